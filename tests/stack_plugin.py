@@ -1,0 +1,234 @@
+"""pytest plugin: real local servers started by ``scripts/stack.sh``.
+
+Load it with ``pytest_plugins = ["tests.stack_plugin"]`` in ``tests/conftest.py``.
+
+Fixtures (see docs/stack.md):
+
+session scope
+    ``stack``            a mapping over stack.json; ``stack["kube"]`` (or
+                         ``stack.require("kube", "vault")``) runs
+                         ``scripts/stack.sh up`` for that server if this session
+                         has not yet seen it up, and returns its section.
+    ``aws_endpoint``     the moto server's endpoint URL (sets no env vars).
+    ``kube_api_client``  a ``kubernetes.client.ApiClient`` (cluster admin).
+    ``vault_client``     an authenticated ``hvac.Client`` (root token).
+    ``consul_client``    a ``consul.Consul`` (py-consul).
+
+function scope
+    ``kube_namespace``   a new namespace named ``stacktest-<random>``; deleted
+                         afterwards without waiting (without a
+                         controller-manager deletion never completes).
+    ``vault_path``       a unique prefix ``stacktest/<random>`` under the KV v2
+                         mount ``secret``; everything under it is destroyed after.
+    ``consul_prefix``    a unique key prefix ``stacktest/<random>/``; deleted after.
+
+A server that cannot be started makes the fixture fail (not skip) with the
+script's message, which names the server and its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STACK_SCRIPT = REPO_ROOT / "scripts" / "stack.sh"
+SERVERS = ("kube", "vault", "consul", "aws")
+# stack.json sections that belong to a server without being its name.
+SECTION_SERVER = {"etcd": "kube"}
+# A cold first run installs packages and builds kube-apiserver (~10 minutes).
+UP_TIMEOUT = int(os.environ.get("STACK_UP_TIMEOUT", "2400"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "integration: uses real local servers started by scripts/stack.sh (docs/stack.md)",
+    )
+
+
+def stack_dir() -> Path:
+    return Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack")
+
+
+def run_stack_script(*args: str, env: dict | None = None, timeout: float = UP_TIMEOUT):
+    """Run scripts/stack.sh with ARGS; returns the CompletedProcess."""
+    return subprocess.run(
+        ["bash", str(STACK_SCRIPT), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class Stack(Mapping):
+    """The servers of scripts/stack.sh, started on first use.
+
+    Indexing by a section of stack.json (``kube``, ``etcd``, ``vault``,
+    ``consul``, ``aws``) makes sure that server is up and returns the section.
+    """
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.json_path = directory / "stack.json"
+        self._ready: set[str] = set()
+        self._failed: dict[str, str] = {}
+
+    def require(self, *servers: str) -> dict:
+        """Start SERVERS if this session has not seen them up; return stack.json."""
+        for server in servers:
+            if server not in SERVERS:
+                raise ValueError(f"unknown stack server {server!r}; known: {SERVERS}")
+        for server in servers:
+            if server in self._failed:
+                pytest.fail(self._failed[server], pytrace=False)
+        missing = [s for s in servers if s not in self._ready]
+        if missing:
+            try:
+                proc = run_stack_script("up", *missing)
+            except subprocess.TimeoutExpired as exc:
+                message = f"scripts/stack.sh up {' '.join(missing)} did not finish in {exc.timeout}s"
+                for server in missing:
+                    self._failed[server] = message
+                pytest.fail(message, pytrace=False)
+            if proc.returncode != 0:
+                message = (
+                    f"scripts/stack.sh up {' '.join(missing)} failed (exit {proc.returncode}):\n"
+                    f"{proc.stderr.strip()}"
+                )
+                for server in missing:
+                    self._failed[server] = message
+                pytest.fail(message, pytrace=False)
+            self._ready.update(missing)
+        return self.data
+
+    @property
+    def data(self) -> dict:
+        """stack.json as it is now (only the servers that are up)."""
+        try:
+            return json.loads(self.json_path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def __getitem__(self, section: str) -> dict:
+        server = SECTION_SERVER.get(section, section)
+        if server not in SERVERS:
+            raise KeyError(section)
+        data = self.require(server)
+        if section not in data:
+            pytest.fail(
+                f"scripts/stack.sh reported {server} up but {self.json_path} has no {section!r}",
+                pytrace=False,
+            )
+        return data[section]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+
+def _unique(prefix: str = "stacktest") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack(stack_dir())
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(stack) -> str:
+    return stack["aws"]["endpoint_url"]
+
+
+@pytest.fixture(scope="session")
+def kube_api_client(stack):
+    from kubernetes import config
+
+    client = config.new_client_from_config(config_file=stack["kube"]["kubeconfig"])
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def vault_client(stack):
+    import hvac
+
+    vault = stack["vault"]
+    client = hvac.Client(url=vault["addr"], token=vault["token"])
+    assert client.is_authenticated(), f"the root token is refused by {vault['addr']}"
+    yield client
+    client.adapter.close()
+
+
+@pytest.fixture(scope="session")
+def consul_client(stack):
+    import consul
+
+    section = stack["consul"]
+    return consul.Consul(host=section["host"], port=section["port"], scheme="http")
+
+
+@pytest.fixture
+def kube_namespace(kube_api_client) -> str:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(kube_api_client)
+    name = _unique()
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"stacktest": "true"}))
+    )
+    yield name
+    try:
+        # Only marks it Terminating: with no controller-manager the namespace
+        # is never emptied and removed, so do not wait for it.
+        core.delete_namespace(name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def _vault_destroy_tree(kv, path: str) -> None:
+    import hvac.exceptions
+
+    try:
+        listing = kv.list_secrets(path=path, mount_point="secret")
+    except hvac.exceptions.InvalidPath:
+        return
+    for key in listing["data"]["keys"]:
+        child = f"{path}/{key.rstrip('/')}"
+        if key.endswith("/"):
+            _vault_destroy_tree(kv, child)
+        else:
+            kv.delete_metadata_and_all_versions(path=child, mount_point="secret")
+
+
+@pytest.fixture
+def vault_path(vault_client) -> str:
+    """A unique prefix (no leading or trailing slash) under KV v2 mount ``secret``."""
+    path = f"stacktest/{uuid.uuid4().hex[:10]}"
+    yield path
+    kv = vault_client.secrets.kv.v2
+    _vault_destroy_tree(kv, path)
+    # A secret stored at the prefix itself, if a test wrote one there.
+    kv.delete_metadata_and_all_versions(path=path, mount_point="secret")
+
+
+@pytest.fixture
+def consul_prefix(consul_client) -> str:
+    """A unique key prefix ending in ``/``."""
+    prefix = f"stacktest/{uuid.uuid4().hex[:10]}/"
+    yield prefix
+    consul_client.kv.delete(prefix, recurse=True)
