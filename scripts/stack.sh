@@ -21,6 +21,7 @@ SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}
 REPO_ROOT=$(cd "$(dirname "$SELF")/.." && pwd)
 
 STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
+case $STACK_DIR in /*) ;; *) STACK_DIR=$PWD/$STACK_DIR ;; esac # absolute paths in stack.json
 STACK_CACHE_DIR=${STACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/st2-pack-aws}
 STACK_PYTHON=${STACK_PYTHON:-python3}
 BIN_DIR=$STACK_CACHE_DIR/bin

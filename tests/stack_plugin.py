@@ -54,11 +54,14 @@ def pytest_configure(config):
 
 
 def stack_dir() -> Path:
-    return Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack")
+    return Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack").absolute()
 
 
 def run_stack_script(*args: str, env: dict | None = None, timeout: float = UP_TIMEOUT):
     """Run scripts/stack.sh with ARGS; returns the CompletedProcess."""
+    env = dict(os.environ if env is None else env)
+    if env.get("STACK_DIR"):
+        env["STACK_DIR"] = os.path.abspath(env["STACK_DIR"])  # the script runs in REPO_ROOT
     return subprocess.run(
         ["bash", str(STACK_SCRIPT), *args],
         cwd=REPO_ROOT,
