@@ -1,0 +1,190 @@
+"""Kubernetes helpers shared by the sensor and the actions.
+
+- ``api_client_from_config(config)``: a ``kubernetes.client.ApiClient`` built from the pack config.
+- ``to_payload(event, obj, resource, previous)``: the trigger payload for one custom resource.
+- ``deleted_payload(previous)``: the DELETED payload rebuilt from the last payload emitted.
+
+The ``kubernetes`` package is imported inside the functions that need it: it takes about half a
+second to import, and actions that only build payloads should not pay for it.
+"""
+
+import os
+
+from lib.action import ConfigError, config_value
+
+__all__ = [
+    "ADDED",
+    "MODIFIED",
+    "DELETED",
+    "TRIGGERS",
+    "LAST_APPLIED_ANNOTATION",
+    "ConfigError",
+    "api_client_from_config",
+    "resource_from_config",
+    "object_spec",
+    "to_payload",
+    "deleted_payload",
+]
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+TRIGGERS = {
+    ADDED: "aws.custom_resource_added",
+    MODIFIED: "aws.custom_resource_modified",
+    DELETED: "aws.custom_resource_deleted",
+}
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+_NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
+
+
+def api_client_from_config(config):
+    """Return a ``kubernetes.client.ApiClient`` for the pack config.
+
+    In order of precedence: ``kube_api_url`` with ``kube_token`` (and ``kube_ca_file``,
+    ``kube_verify_ssl``); the in-cluster service account if ``kube_in_cluster``; else the
+    kubeconfig file ``kubeconfig`` (or $KUBECONFIG, ~/.kube/config) with ``kube_context``.
+    Raises ``ConfigError`` naming the config key at fault.
+    """
+    from kubernetes import client, config as kube_config
+    from kubernetes.config.config_exception import ConfigException
+
+    url = config_value(config, "kube_api_url", kind=str)
+    if url:
+        token = config_value(config, "kube_token", kind=str)
+        if not token:
+            raise ConfigError(
+                'pack config key "kube_token" is required when "kube_api_url" is set '
+                "(a service account token with list/watch on the watched resources)"
+            )
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(
+                'pack config key "kube_api_url" must be an http(s) URL such as '
+                "https://kubernetes.example.com:6443, got %r" % url
+            )
+        configuration = client.Configuration()
+        configuration.host = url.rstrip("/")
+        configuration.api_key = {"authorization": "Bearer " + token}
+        configuration.verify_ssl = bool(config_value(config, "kube_verify_ssl", default=True))
+        ca_file = config_value(config, "kube_ca_file", kind=str)
+        if ca_file:
+            if not os.path.isfile(ca_file):
+                raise ConfigError(
+                    'pack config key "kube_ca_file" names %r, which is not a readable file'
+                    % ca_file
+                )
+            configuration.ssl_ca_cert = ca_file
+        return client.ApiClient(configuration)
+
+    if config_value(config, "kube_in_cluster", default=False):
+        configuration = client.Configuration()
+        try:
+            kube_config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as exc:
+            raise ConfigError(
+                'pack config key "kube_in_cluster" is true but no in-cluster service account '
+                "was found (%s); run inside a pod or set kube_api_url/kubeconfig" % exc
+            ) from exc
+        return client.ApiClient(configuration)
+
+    path = config_value(config, "kubeconfig", kind=str)
+    context = config_value(config, "kube_context", kind=str)
+    if path and not os.path.isfile(path):
+        raise ConfigError('pack config key "kubeconfig" names %r, which is not a file' % path)
+    try:
+        return kube_config.new_client_from_config(config_file=path, context=context)
+    except ConfigException as exc:
+        key = "kube_context" if context and "context" in str(exc).lower() else "kubeconfig"
+        raise ConfigError(
+            'pack config key "%s": cannot load the kubeconfig %s: %s'
+            % (key, path or "($KUBECONFIG or ~/.kube/config)", exc)
+        ) from exc
+
+
+def resource_from_config(entry, index=0):
+    """Validate one item of config ``watch_resources``; return it as a plain dict."""
+    where = 'pack config key "watch_resources" item %d' % index
+    if not isinstance(entry, dict):
+        raise ConfigError("%s must be an object with group, version, plural" % where)
+    resource = {}
+    for field in ("group", "version", "plural"):
+        value = entry.get(field)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(
+                '%s needs "%s" (a non-empty string, e.g. %s)'
+                % (where, field, {"group": "dbaas.stackstorm.com", "version": "v1alpha1",
+                                  "plural": "databases"}[field])
+            )
+        resource[field] = value
+    namespace = entry.get("namespace") or None
+    if namespace is not None and not isinstance(namespace, str):
+        raise ConfigError('%s: "namespace" must be a string' % where)
+    resource["namespace"] = namespace
+    unknown = sorted(set(entry) - {"group", "version", "plural", "namespace"})
+    if unknown:
+        raise ConfigError("%s has unknown fields %s" % (where, ", ".join(unknown)))
+    return resource
+
+
+def object_spec(obj):
+    """The object's spec; for objects without one (legacy MysqlDb) its other top-level fields."""
+    if "spec" in obj:
+        return obj.get("spec") or {}
+    return {key: value for key, value in obj.items() if key not in _NOT_SPEC}
+
+
+def to_payload(event, obj, resource, previous=None):
+    """The trigger payload for custom resource ``obj`` (a dict as the API server sends it).
+
+    ``resource``: mapping with group, version, plural. ``previous``: the last payload emitted
+    for this object's uid, or None on first sight; it decides ``spec_changed`` (generation
+    differs, or for objects without a generation the spec differs) and ``deletion_requested``
+    (deletionTimestamp set now and not in ``previous``).
+    """
+    metadata = obj.get("metadata") or {}
+    annotations = dict(metadata.get("annotations") or {})
+    annotations.pop(LAST_APPLIED_ANNOTATION, None)
+    spec = object_spec(obj)
+    generation = metadata.get("generation")
+    deletion_timestamp = metadata.get("deletionTimestamp")
+    if previous is None:
+        spec_changed = True
+        deletion_requested = deletion_timestamp is not None
+    else:
+        if generation is None or previous.get("generation") is None:
+            spec_changed = spec != previous.get("spec")
+        else:
+            spec_changed = generation != previous.get("generation")
+        deletion_requested = (deletion_timestamp is not None
+                              and previous.get("deletion_timestamp") is None)
+    group, version = resource["group"], resource["version"]
+    return {
+        "event": event,
+        "api_version": obj.get("apiVersion") or "%s/%s" % (group, version),
+        "group": group,
+        "version": version,
+        "plural": resource["plural"],
+        "kind": obj.get("kind"),
+        "namespace": metadata.get("namespace"),
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+        "resource_version": metadata.get("resourceVersion"),
+        "generation": generation,
+        "labels": dict(metadata.get("labels") or {}),
+        "annotations": annotations,
+        "finalizers": list(metadata.get("finalizers") or []),
+        "deletion_timestamp": deletion_timestamp,
+        "spec": spec,
+        "status": obj.get("status") or {},
+        "spec_changed": spec_changed,
+        "deletion_requested": deletion_requested,
+    }
+
+
+def deleted_payload(previous):
+    """A DELETED payload for an object that vanished unseen (e.g. while the sensor was down).
+
+    It is the last payload emitted for the object with ``event`` DELETED; nothing changed since,
+    so ``spec_changed`` and ``deletion_requested`` are false.
+    """
+    payload = dict(previous)
+    payload.update(event=DELETED, spec_changed=False, deletion_requested=False)
+    return payload
