@@ -5,10 +5,11 @@ KV calls of the provisioning actions and turns transport and ACL failures into `
 """
 
 import contextlib
+import json
 
 from lib.action import config_value
 
-__all__ = ["ConsulError", "client_from_config", "KV"]
+__all__ = ["ConsulError", "client_from_config", "KV", "owner_of"]
 
 TIMEOUT_SECONDS = 15
 
@@ -29,6 +30,15 @@ def client_from_config(config):
         verify=config_value(config, "consul_verify", default=True, kind=(bool, str)),
         connections_timeout=TIMEOUT_SECONDS,
     )
+
+
+def owner_of(value):
+    """The ``uid`` recorded in a key's JSON value, or None (not JSON, or no uid)."""
+    try:
+        data = json.loads(value) if value else None
+    except ValueError:
+        return None
+    return data.get("uid") if isinstance(data, dict) else None
 
 
 def address(config):

@@ -1,6 +1,7 @@
 """The Database custom resource: spec validation, translation to RDS parameters, identifiers, tags.
 
-Pure functions, no I/O: used by the database_plan and database_drift_report actions.
+Pure functions (used by database_plan and database_drift_report), plus, at the end, the few
+Kubernetes calls the status, finalizer and drift actions make on Database objects.
 Every validation message names the field and says what was expected.
 """
 
@@ -14,6 +15,7 @@ __all__ = [
     "db_instance_identifier", "final_snapshot_identifier", "default_path",
     "validate_spec", "instance_class_for", "create_params", "modify_params",
     "resource_tags", "tag_map", "adoption", "version_satisfies", "compare_versions", "plan",
+    "ready_condition", "KubeError", "DatabaseObjects",
 ]
 
 GROUP = "dbaas.stackstorm.com"
@@ -419,3 +421,113 @@ def plan(resource, current_instance=None, config=None):
             return result
     result["valid"] = True
     return result
+
+
+# --- status -------------------------------------------------------------------------------------
+
+def ready_condition(conditions, phase, message, observed_generation, now):
+    """``conditions`` with the ``Ready`` condition set for ``phase`` (others kept as they are).
+
+    Ready is "True" only in phase Ready; its reason is the phase. lastTransitionTime changes
+    only when the condition's status does, as Kubernetes conventions ask.
+    """
+    status = "True" if phase == "Ready" else "False"
+    conditions = [dict(c) for c in conditions or [] if isinstance(c, dict)]
+    old = next((c for c in conditions if c.get("type") == "Ready"), None)
+    new = {"type": "Ready", "status": status, "reason": phase, "message": message,
+           "lastTransitionTime": now}
+    if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
+        new["lastTransitionTime"] = old["lastTransitionTime"]
+    if observed_generation is not None:
+        new["observedGeneration"] = observed_generation
+    elif old is not None and "observedGeneration" in old:
+        new["observedGeneration"] = old["observedGeneration"]
+    others = [c for c in conditions if c.get("type") != "Ready"]
+    return [new] + others
+
+
+# --- Database objects in the Kubernetes API -----------------------------------------------------
+
+class KubeError(RuntimeError):
+    """The Kubernetes API could not be reached or refused a request."""
+
+
+class DatabaseObjects:
+    """get / merge-patch / list of one custom resource kind, with errors naming the object."""
+
+    ATTEMPTS = 5  # optimistic-concurrency retries on 409 Conflict
+
+    def __init__(self, api_client, group=GROUP, version=VERSION, plural=PLURAL):
+        from kubernetes import client  # pylint: disable=import-outside-toplevel
+
+        self.api = client.CustomObjectsApi(api_client)
+        self.host = api_client.configuration.host
+        self.group, self.version, self.plural = group, version, plural
+
+    def what(self, namespace=None, name=None):
+        kind = "%s.%s" % (self.plural, self.group)
+        return "%s %s/%s" % (kind, namespace, name) if name else kind
+
+    def error(self, exc, doing, namespace=None, name=None):
+        """A KubeError for an ApiException or a transport error."""
+        status = getattr(exc, "status", None)
+        if status:
+            reason = getattr(exc, "reason", "") or ""
+            detail = _api_message(exc)
+            return KubeError("Kubernetes API at %s answered %s %s while %s %s%s"
+                             % (self.host, status, reason, doing, self.what(namespace, name),
+                                ": %s" % detail if detail else ""))
+        return KubeError("Kubernetes API at %s is unreachable while %s %s: %s"
+                         % (self.host, doing, self.what(namespace, name), type(exc).__name__))
+
+    def get(self, namespace, name):
+        """The object as a dict, or None when it does not exist."""
+        try:
+            return self.api.get_namespaced_custom_object(
+                self.group, self.version, namespace, self.plural, name)
+        except Exception as exc:  # pylint: disable=broad-except
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise self.error(exc, "reading", namespace, name) from None
+
+    def patch(self, namespace, name, body, status=False):
+        """Merge-patch the object (or its status subresource); returns the new object.
+
+        Raises ``KubeError`` with ``.status`` 404 or 409 left on it for the caller to act on.
+        """
+        method = (self.api.patch_namespaced_custom_object_status if status
+                  else self.api.patch_namespaced_custom_object)
+        try:
+            return method(self.group, self.version, namespace, self.plural, name, body,
+                          _content_type="application/merge-patch+json")
+        except Exception as exc:  # pylint: disable=broad-except
+            error = self.error(exc, "patching status of" if status else "patching",
+                               namespace, name)
+            error.status = getattr(exc, "status", None)
+            raise error from None
+
+    def list_all(self):
+        """Every object of the kind in all namespaces (all pages)."""
+        items, token = [], None
+        while True:
+            kwargs = {"limit": 500}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                page = self.api.list_cluster_custom_object(self.group, self.version, self.plural,
+                                                           **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise self.error(exc, "listing") from None
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+
+def _api_message(exc):
+    import json  # pylint: disable=import-outside-toplevel
+
+    try:
+        return json.loads(exc.body).get("message", "")
+    except (TypeError, ValueError, AttributeError):
+        return ""

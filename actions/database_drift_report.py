@@ -1,0 +1,99 @@
+"""aws.database_drift_report: compare Database resources with the RDS instances of a region."""
+
+from lib.action import BaseAction
+from lib.database import (DEFAULT_INSTANCE_CLASSES, GROUP, PLURAL, TAG_NAME, TAG_NAMESPACE,
+                          TAG_UID, VERSION, DatabaseObjects, adoption, db_instance_identifier,
+                          instance_class_for, tag_map, version_satisfies)
+from lib.kube import api_client_from_config
+
+__all__ = ["DatabaseDriftReport", "drift_report"]
+
+
+def _differences(spec, instance, instance_classes):
+    """[(field, spec value, actual value)] where the instance differs from the spec.
+
+    Pending modifications count as actual: an update in flight is not drift.
+    """
+    pending = instance.get("PendingModifiedValues") or {}
+    actual = dict(instance, **{k: v for k, v in pending.items() if v is not None})
+    found = []
+    if spec.get("engine") != actual.get("Engine"):
+        found.append(("engine", spec.get("engine"), actual.get("Engine")))
+        return found
+    klass = instance_class_for(spec, instance_classes)
+    if klass != actual.get("DBInstanceClass"):
+        field = "instanceClass" if spec.get("instanceClass") else "instanceSize"
+        found.append((field, klass, actual.get("DBInstanceClass")))
+    storage = spec.get("storageGB", 20)
+    if storage != actual.get("AllocatedStorage"):
+        found.append(("storageGB", storage, actual.get("AllocatedStorage")))
+    wanted = spec.get("engineVersion")
+    if wanted and actual.get("EngineVersion") and not version_satisfies(
+            wanted, actual["EngineVersion"]):
+        found.append(("engineVersion", wanted, actual["EngineVersion"]))
+    return found
+
+
+def drift_report(resources, instances, instance_classes=None, region=None, default_region=None):
+    """The action's result for Database objects (dicts from the API) and DBInstances[] items.
+
+    Resources being deleted, and resources whose region (spec.region, else ``default_region``)
+    is not ``region``, are left out; their instances are not orphans.
+    """
+    by_identifier = {i.get("DBInstanceIdentifier"): i for i in instances}
+    known_uids = set()
+    report = {"in_sync": [], "drift": [], "missing": [], "orphans": []}
+    for obj in sorted(resources, key=lambda o: (o["metadata"]["namespace"],
+                                                o["metadata"]["name"])):
+        metadata, spec = obj["metadata"], obj.get("spec") or {}
+        known_uids.add(metadata.get("uid"))
+        status = obj.get("status") or {}
+        if metadata.get("deletionTimestamp"):
+            continue
+        if region and (spec.get("region") or default_region or region) != region:
+            continue
+        namespace, name = metadata["namespace"], metadata["name"]
+        identifier = (status.get("dbInstanceIdentifier")
+                      or db_instance_identifier(namespace, name))
+        entry = {"namespace": namespace, "name": name, "db_instance_identifier": identifier}
+        instance = by_identifier.get(identifier)
+        if instance is None:
+            if status.get("phase") == "Ready":
+                report["missing"].append(entry)
+            continue
+        if adoption(instance, metadata.get("uid")) != "adopt":
+            report["drift"].append({"namespace": namespace, "name": name,
+                                    "field": "tags.%s" % TAG_UID, "spec": metadata.get("uid"),
+                                    "actual": tag_map(instance).get(TAG_UID)})
+            continue
+        differences = _differences(spec, instance, instance_classes)
+        for field, wanted, actual in differences:
+            report["drift"].append({"namespace": namespace, "name": name, "field": field,
+                                    "spec": wanted, "actual": actual})
+        if not differences:
+            report["in_sync"].append(entry)
+    for instance in sorted(instances, key=lambda i: i.get("DBInstanceIdentifier") or ""):
+        tags = tag_map(instance)
+        if tags.get(TAG_UID) and tags[TAG_UID] not in known_uids:
+            report["orphans"].append({
+                "db_instance_identifier": instance.get("DBInstanceIdentifier"),
+                "uid": tags[TAG_UID], "namespace": tags.get(TAG_NAMESPACE),
+                "name": tags.get(TAG_NAME)})
+    return report
+
+
+class DatabaseDriftReport(BaseAction):
+    def run(self, instances, region=None, group=GROUP, version=VERSION, plural=PLURAL):
+        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+            raise ValueError("instances: expected the DBInstances list of rds "
+                             "describe_db_instances (objects with DBInstanceIdentifier, TagList)")
+        objects = DatabaseObjects(api_client_from_config(self.config), group, version, plural)
+        classes = self.config_value("instance_classes", default=DEFAULT_INSTANCE_CLASSES,
+                                    kind=dict)
+        default_region = self.config_value("region", default="us-east-1", kind=str)
+        report = drift_report(objects.list_all(), instances, classes, region or default_region,
+                              default_region)
+        self.logger.info("drift report: %d in sync, %d drift, %d missing, %d orphans",
+                         len(report["in_sync"]), len(report["drift"]), len(report["missing"]),
+                         len(report["orphans"]))
+        return report

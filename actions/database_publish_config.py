@@ -1,0 +1,51 @@
+"""aws.database_publish_config: write a database's connection config as JSON to Consul KV."""
+
+import json
+
+from lib.action import BaseAction
+from lib.consul import KV, ConsulError, owner_of
+
+__all__ = ["DatabasePublishConfig"]
+
+REQUIRED_KEYS = ("host", "port", "engine", "dbname", "db_instance_identifier", "vault_path",
+                 "region")
+SECRET_KEYS = ("password", "secret", "token", "master_user_password")
+ATTEMPTS = 3
+
+
+class DatabasePublishConfig(BaseAction):
+    def run(self, consul_key, uid, config):
+        if not isinstance(config, dict):
+            raise ValueError("config: expected an object with %s" % ", ".join(REQUIRED_KEYS))
+        missing = [k for k in REQUIRED_KEYS if k not in config]
+        if missing:
+            raise ValueError("config: missing %s; expected %s"
+                             % (", ".join(missing), ", ".join(REQUIRED_KEYS)))
+        secret = sorted(k for k in config if k.lower() in SECRET_KEYS)
+        if secret:
+            raise ValueError("config.%s: secrets do not belong in Consul; they are in Vault at "
+                             "config.vault_path" % secret[0])
+        value = json.dumps(dict(config, uid=uid), sort_keys=True)
+        kv = KV(self.config)
+        for _ in range(ATTEMPTS):
+            current = kv.get(consul_key)
+            if current is None:
+                cas = 0
+            else:
+                owner = owner_of(current[0])
+                if owner != uid:
+                    raise ConsulError(
+                        "Consul key %s belongs to %s, not Database uid %s; it was not overwritten "
+                        "(choose another spec.consul.key)"
+                        % (consul_key, "Database uid %s" % owner if owner
+                           else "no Database (no uid in its JSON value)", uid))
+                if current[0] == value:
+                    return {"consul_key": consul_key, "modify_index": current[1]}
+                cas = current[1]
+            if kv.put(consul_key, value, cas):
+                written = kv.get(consul_key)
+                self.logger.info("published config of %s to Consul key %s",
+                                 config["db_instance_identifier"], consul_key)
+                return {"consul_key": consul_key, "modify_index": written[1]}
+        raise ConsulError("Consul key %s kept changing during %d attempts; nothing was "
+                          "overwritten, retry" % (consul_key, ATTEMPTS))
