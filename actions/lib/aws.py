@@ -63,10 +63,11 @@ class AwsCallError(RuntimeError):
 
 
 def quiet_sdk_loggers():
-    """Raise boto3/botocore loggers to INFO at least, so their DEBUG output never leaks secrets."""
+    """Set boto3/botocore loggers to INFO at least (also when unset, as they would follow a
+    DEBUG root logger), so their DEBUG output (request and response bodies) never shows."""
     for name in _SDK_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.INFO:
+        if logger.level < logging.INFO:
             logger.setLevel(logging.INFO)
 
 
@@ -189,7 +190,9 @@ def client_config(config):
     if isinstance(attempts, bool) or attempts < 1:
         raise ConfigError('pack config key "max_attempts" must be an integer >= 1, got %r'
                           % (attempts,))
-    return Config(retries={"mode": mode, "max_attempts": attempts})
+    # botocore's "max_attempts" counts retries only; "total_max_attempts" counts the first try
+    # too, which is what the config key means (as AWS_MAX_ATTEMPTS does).
+    return Config(retries={"mode": mode, "total_max_attempts": attempts})
 
 
 def make_client(config, service, region=None, credentials=None, endpoint_url=None, session=None):

@@ -1,0 +1,299 @@
+"""actions/lib/aws.py: conversion, names, credentials, sessions, clients, error messages.
+
+These need no server: botocore builds clients and validates params offline. The endpoint below
+is a closed port, so a test that wrongly reached the network would fail, not pass.
+"""
+
+import datetime
+import decimal
+import io
+import json
+import logging
+
+import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+
+from lib.action import ConfigError
+from lib.aws import (AwsCallError, AwsInputError, call_operation, format_client_error,
+                     make_client, make_session, normalize_credentials, resolve_operation,
+                     resolve_service, resolve_waiter, to_jsonable, waiter_params_from)
+
+CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens
+CONFIG = {"region": "eu-west-1", "endpoint_url": CLOSED,
+          "aws_access_key_id": "AKIDCONFIG", "aws_secret_access_key": "config-secret"}
+FUTURE = "2999-01-01T00:00:00+00:00"
+EXPECTED_KEYS = ('aws_access_key_id, aws_secret_access_key, aws_session_token, expiration '
+                 '(as aws.assume_role returns under "credentials") or AccessKeyId, '
+                 'SecretAccessKey, SessionToken, Expiration (as STS returns)')
+
+
+@pytest.fixture(scope="module")
+def rds():
+    return make_client(CONFIG, "rds")
+
+
+# --- to_jsonable --------------------------------------------------------------------------------
+
+def test_to_jsonable_converts_a_nested_response():
+    tz = datetime.timezone.utc
+    response = {
+        "When": datetime.datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=tz),
+        "Day": datetime.date(2024, 5, 6),
+        "Blob": b"\x00\xffhi",
+        "Count": decimal.Decimal("42"),
+        "Ratio": decimal.Decimal("0.25"),
+        "Tags": {"b", "a"},
+        "Pair": (1, "x"),
+        "Nested": [{"At": datetime.datetime(2024, 1, 1, tzinfo=tz), "N": None, "B": True}],
+        "Text": StreamingBody(io.BytesIO(b'{"ok": true}'), 12),
+        "Binary": StreamingBody(io.BytesIO(b"\xff\xfe\x00"), 3),
+    }
+    result = to_jsonable(response)
+    assert result == {
+        "When": "2024-05-06T07:08:09.123000+00:00",
+        "Day": "2024-05-06",
+        "Blob": "AP9oaQ==",
+        "Count": 42,
+        "Ratio": 0.25,
+        "Tags": ["a", "b"],
+        "Pair": [1, "x"],
+        "Nested": [{"At": "2024-01-01T00:00:00+00:00", "N": None, "B": True}],
+        "Text": '{"ok": true}',
+        "Binary": "//4A",
+    }
+    assert isinstance(result["Count"], int)
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_to_jsonable_refuses_unknown_types():
+    with pytest.raises(TypeError, match="cannot convert object to JSON"):
+        to_jsonable({"x": object()})
+
+
+# --- normalize_credentials ----------------------------------------------------------------------
+
+def test_credentials_in_the_packs_shape():
+    creds = {"aws_access_key_id": "ASIA1", "aws_secret_access_key": "s", "aws_session_token": "t",
+             "expiration": FUTURE}
+    assert normalize_credentials(creds) == creds
+
+
+def test_credentials_in_stss_shape():
+    creds = {"AccessKeyId": "ASIA1", "SecretAccessKey": "s", "SessionToken": "t",
+             "Expiration": datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc)}
+    assert normalize_credentials(creds) == {
+        "aws_access_key_id": "ASIA1", "aws_secret_access_key": "s", "aws_session_token": "t",
+        "expiration": FUTURE}
+
+
+def test_static_keys_without_token_or_expiration():
+    assert normalize_credentials({"aws_access_key_id": "AKID", "aws_secret_access_key": "s"}) == {
+        "aws_access_key_id": "AKID", "aws_secret_access_key": "s", "aws_session_token": None,
+        "expiration": None}
+
+
+@pytest.mark.parametrize("value", [None, {}])
+def test_no_credentials(value):
+    assert normalize_credentials(value) is None
+
+
+@pytest.mark.parametrize("creds, message", [
+    ({"aws_access_key_id": "AKID", "aws_secret_access_key": "SECRETVALUE", "token": "TOKVALUE"},
+     "credentials has unknown keys: token; expected " + EXPECTED_KEYS),
+    ({"credentials": {"aws_access_key_id": "AKID"}, "assumed_role_user": {}, "expiration": FUTURE},
+     "credentials has unknown keys: assumed_role_user, credentials (pass the \"credentials\" "
+     "member of aws.assume_role's result, not all of it); expected " + EXPECTED_KEYS),
+    ({"aws_access_key_id": "AKID"},
+     "credentials lacks aws_secret_access_key; expected " + EXPECTED_KEYS),
+    ({"aws_access_key_id": "AKID", "AccessKeyId": "AKID2", "aws_secret_access_key": "SECRETVALUE"},
+     "credentials gives aws_access_key_id twice (in both naming styles)"),
+    ({"aws_access_key_id": "AKID", "aws_secret_access_key": 12345},
+     "credentials.aws_secret_access_key must be a string, got int"),
+    ("AKID:SECRETVALUE",
+     "credentials must be an object with keys " + EXPECTED_KEYS + "; got str"),
+    ({"aws_access_key_id": "AKID", "aws_secret_access_key": "SECRETVALUE",
+      "expiration": "2000-01-01T00:00:00Z"},
+     "credentials expired at 2000-01-01T00:00:00Z; assume the role again (aws.assume_role)"),
+])
+def test_bad_credentials_name_keys_never_secret_values(creds, message):
+    with pytest.raises(AwsInputError) as error:
+        normalize_credentials(creds)
+    assert str(error.value) == message
+    assert "SECRETVALUE" not in message and "TOKVALUE" not in message
+
+
+# --- sessions and clients -----------------------------------------------------------------------
+
+def _frozen(session):
+    creds = session.get_credentials().get_frozen_credentials()
+    return creds.access_key, creds.secret_key, creds.token
+
+
+def test_session_from_config():
+    session = make_session(CONFIG)
+    assert session.region_name == "eu-west-1"
+    assert _frozen(session) == ("AKIDCONFIG", "config-secret", None)
+
+
+def test_session_credentials_and_region_override_config():
+    session = make_session(CONFIG, region="ap-south-1", credentials={
+        "AccessKeyId": "ASIAGIVEN", "SecretAccessKey": "given", "SessionToken": "tok",
+        "Expiration": FUTURE})
+    assert session.region_name == "ap-south-1"
+    assert _frozen(session) == ("ASIAGIVEN", "given", "tok")
+
+
+def test_session_without_keys_uses_boto3s_default_chain(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    session = make_session({"region": "us-west-2", "aws_access_key_id": ""})
+    assert _frozen(session) == ("AKIDENV", "env-secret", None)
+    assert session.get_credentials().method == "env"
+
+
+def test_session_with_half_a_key_pair_names_the_missing_key():
+    with pytest.raises(ConfigError) as error:
+        make_session({"aws_access_key_id": "AKID"})
+    assert str(error.value) == ('pack config key "aws_secret_access_key" is required when the '
+                                'other of aws_access_key_id/aws_secret_access_key is set')
+
+
+def test_client_has_the_packs_retries_and_endpoint():
+    client = make_client(dict(CONFIG, retry_mode="adaptive", max_attempts=7), "rds")
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 7}
+    assert client.meta.endpoint_url == CLOSED
+    assert client.meta.region_name == "eu-west-1"
+    other = make_client(CONFIG, "sts", region="us-east-2", endpoint_url="http://127.0.0.1:7")
+    assert other.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+    assert (other.meta.endpoint_url, other.meta.region_name) == ("http://127.0.0.1:7",
+                                                                 "us-east-2")
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"retry_mode": "fast"},
+     "pack config key \"retry_mode\" must be one of standard, adaptive, legacy, got 'fast'"),
+    ({"max_attempts": 0}, 'pack config key "max_attempts" must be an integer >= 1, got 0'),
+    ({"max_attempts": "3"}, 'pack config key "max_attempts" must be of type int, got str'),
+])
+def test_bad_retry_config(config, message):
+    with pytest.raises(ConfigError) as error:
+        make_client(dict(CONFIG, **config), "rds")
+    assert str(error.value) == message
+
+
+def test_sdk_debug_logs_are_kept_off(caplog):
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("botocore").setLevel(logging.NOTSET)
+    make_session(CONFIG)
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("boto3").getEffectiveLevel() == logging.INFO
+
+
+# --- names --------------------------------------------------------------------------------------
+
+def test_unknown_service_names_close_ones_before_any_call():
+    with pytest.raises(AwsInputError) as error:
+        make_client(CONFIG, "rdss")
+    count = len(make_session(CONFIG).get_available_services())
+    assert str(error.value) == (
+        'unknown AWS service "rdss"; did you mean: rds, ds? (boto3 knows %d services; see '
+        "boto3.session.Session().get_available_services())" % count)
+
+
+def test_service_names_are_case_insensitive():
+    session = make_session(CONFIG)
+    assert resolve_service(session, "RDS") == "rds"
+    with pytest.raises(AwsInputError, match="^service must be a boto3 service name"):
+        resolve_service(session, " ")
+
+
+@pytest.mark.parametrize("name, method", [
+    ("describe_db_instances", "describe_db_instances"),
+    ("DescribeDBInstances", "describe_db_instances"),
+    ("DescribeDbInstances", "describe_db_instances"),
+    (" create_db_instance ", "create_db_instance"),
+])
+def test_operation_names(rds, name, method):
+    assert resolve_operation(rds, name) == method
+
+
+def test_unknown_operation_names_close_ones(rds):
+    with pytest.raises(AwsInputError) as error:
+        resolve_operation(rds, "DescribeDBInstance")
+    assert str(error.value) == (
+        'rds has no operation "DescribeDBInstance"; did you mean: describe_db_instances, '
+        "describe_reserved_db_instances, delete_db_instance, create_db_instance, "
+        "start_db_instance?")
+
+
+def test_unknown_operation_without_close_names(rds):
+    with pytest.raises(AwsInputError) as error:
+        resolve_operation(rds, "zzzzzz")
+    assert str(error.value) == 'rds has no operation "zzzzzz"'
+
+
+def test_waiter_names(rds):
+    assert resolve_waiter(rds, "db_instance_available") == "db_instance_available"
+    assert resolve_waiter(rds, "DBInstanceAvailable") == "db_instance_available"
+    with pytest.raises(AwsInputError) as error:
+        resolve_waiter(rds, "db_instance_ready")
+    assert str(error.value) == ('rds has no waiter "db_instance_ready"; did you mean: '
+                                "db_instance_deleted, db_instance_available?")
+    sts = make_client(CONFIG, "sts")
+    with pytest.raises(AwsInputError) as error:
+        resolve_waiter(sts, "anything")
+    assert str(error.value) == 'sts has no waiters; leave "waiter" empty'
+
+
+def test_waiter_params_are_the_calls_params_the_waiter_accepts(rds):
+    params = {"DBInstanceIdentifier": "orders", "DBInstanceClass": "db.t3.small",
+              "MasterUserPassword": "pw", "Engine": "postgres"}
+    assert waiter_params_from(rds, "db_instance_available", params) == {
+        "DBInstanceIdentifier": "orders"}
+
+
+# --- calls and errors ---------------------------------------------------------------------------
+
+def test_bad_params_name_the_field_and_hide_the_value(rds):
+    with pytest.raises(AwsInputError) as error:
+        call_operation(rds, "create_db_instance", {
+            "DBInstanceIdentifier": "orders", "DBInstanceClass": "db.t3.small",
+            "Engine": "postgres", "MasterUserPassword": 123456789, "Bogus": 1})
+    assert str(error.value) == (
+        "rds.create_db_instance: invalid params: Unknown parameter in input: \"Bogus\", must be "
+        "one of: " + ", ".join(rds.meta.service_model.operation_model("CreateDBInstance")
+                               .input_shape.members) + "; "
+        "Invalid type for parameter MasterUserPassword, value: <redacted>, "
+        "type: <class 'int'>, valid types: <class 'str'>")
+
+
+def test_missing_required_param(rds):
+    with pytest.raises(AwsInputError) as error:
+        call_operation(rds, "delete_db_instance", {})
+    assert str(error.value) == ('rds.delete_db_instance: invalid params: Missing required '
+                                'parameter in input: "DBInstanceIdentifier"')
+
+
+def test_params_must_be_an_object(rds):
+    with pytest.raises(AwsInputError) as error:
+        call_operation(rds, "describe_db_instances", ["x"])
+    assert str(error.value) == ("params must be an object of rds.describe_db_instances's "
+                                "parameters, got list")
+
+
+def test_paginate_an_operation_that_cannot(rds):
+    with pytest.raises(AwsInputError) as error:
+        call_operation(rds, "create_db_instance", {}, paginate=True)
+    assert str(error.value) == ("rds.create_db_instance cannot paginate: boto3 has no paginator "
+                                "for it; call it with paginate=false")
+
+
+def test_client_error_message():
+    error = ClientError({"Error": {"Code": "DBInstanceNotFound", "Message": "DBInstance x not "
+                                   "found."}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                        "DescribeDBInstances")
+    assert format_client_error("rds", "describe_db_instances", error) == (
+        "rds.describe_db_instances failed: DBInstanceNotFound: DBInstance x not found. (HTTP 404)")
+    assert issubclass(AwsCallError, RuntimeError)
