@@ -1,0 +1,659 @@
+"""Local chain driver: run the provisioning workflows without StackStorm.
+
+StackStorm runs ``actions/workflows/*.yaml`` with Orquesta. Where StackStorm is not reachable
+(tests, CI, a demo on a fresh machine) ``run_workflow`` runs the same tasks in the same order by
+calling the pack's own action classes directly::
+
+    from lib.chain import run_workflow
+
+    run = run_workflow("database_create", resource, config)
+    run["status"]   # "succeeded" or "failed"
+    run["output"]   # the workflow's output keys
+    run["steps"]    # one record per action execution, secrets masked as st2 masks them
+    run["logs"]     # what the actions logged
+
+Each workflow is written out below as plain Python, task by task, mirroring its YAML file: the
+conditions and messages of the YAML's transitions are written here by hand. Nothing evaluates
+YAQL or Jinja, and this is not a workflow engine. tests/test_workflows_static.py checks that the
+paths the driver takes are paths of the YAML's task graph, with the same actions.
+
+A step record::
+
+    {"workflow": "database_create", "task": "plan", "action": "aws.database_plan",
+     "attempt": 1, "input": ["resource"], "parameters": {...}, "status": "succeeded",
+     "result": {"exit_code": 0, "result": {...}, "stderr": "", "stdout": ""}}
+
+``parameters`` holds every parameter the action ran with (defaults filled in as st2 does) and
+``result`` the python runner's result; parameters marked ``secret: true`` and result keys marked
+secret in the action's ``output_schema`` read ``********``. A sub-workflow's record has
+``result: {"output": ...}`` and its own ``steps``.
+"""
+
+import copy
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+
+import yaml
+
+__all__ = [
+    "MASK",
+    "POLL_COUNT",
+    "POLL_DELAY",
+    "WORKFLOWS",
+    "action_metadata",
+    "run_workflow",
+]
+
+ACTIONS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACK = "aws"
+MASK = "********"  # what st2 shows for secret parameters and results
+# The readiness and deletion polls: the workflows' ``retry: count`` and ``delay``.
+POLL_COUNT = 90
+POLL_DELAY = 20
+WORKFLOWS = ("database_create", "database_update", "database_delete", "reconcile_databases")
+# Status values the RDS poll waits for; anything else is retried (as the YAML's retry.when).
+AVAILABLE = "available"
+# boto3action failures that mean "already being deleted / already gone".
+DELETE_IN_PROGRESS_CODES = ("InvalidDBInstanceState", "DBInstanceNotFound")
+
+# Parameters of st2's python runner itself: an action's metadata may override their defaults,
+# but st2 does not pass them to run().
+PYTHON_RUNNER_PARAMETERS = ("timeout", "env", "log_level", "debug", "content_version")
+
+_LOCK = threading.Lock()
+_METADATA = {}
+_CLASSES = {}
+
+
+def action_metadata(name):
+    """The parsed ``actions/<name>.yaml`` of a pack action (cached)."""
+    with _LOCK:
+        if name not in _METADATA:
+            path = os.path.join(ACTIONS_DIR, name + ".yaml")
+            with open(path, encoding="utf-8") as handle:
+                _METADATA[name] = yaml.safe_load(handle)
+        return _METADATA[name]
+
+
+def _action_class(name):
+    """The Action subclass in the action's entry point, loaded as st2's python runner does."""
+    with _LOCK:
+        if name not in _CLASSES:
+            # pylint: disable-next=import-outside-toplevel
+            from st2common.runners.base_action import Action
+
+            meta = _METADATA[name]
+            path = os.path.join(ACTIONS_DIR, meta["entry_point"])
+            module_name = "_aws_pack_action_%s" % name
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            found = [
+                obj for obj in vars(module).values()
+                if inspect.isclass(obj) and issubclass(obj, Action)
+                and obj.__module__ == module_name and not inspect.isabstract(obj)
+            ]
+            if len(found) != 1:
+                raise RuntimeError("%s: expected one Action class, found %d" % (path, len(found)))
+            _CLASSES[name] = found[0]
+        return _CLASSES[name]
+
+
+def _secret_params(meta):
+    return {k for k, v in (meta.get("parameters") or {}).items() if (v or {}).get("secret")}
+
+
+def _secret_outputs(meta):
+    props = (meta.get("output_schema") or {}).get("properties") or {}
+    return {k for k, v in props.items() if (v or {}).get("secret")}
+
+
+def _jsonable(value):
+    """What st2 stores: JSON (non-JSON values become strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _error_text(raw):
+    """The last line of a failed python action's stderr (its exception), or its ``error``."""
+    if not isinstance(raw, dict):
+        return str(raw)
+    if raw.get("error"):
+        return str(raw["error"])
+    lines = (raw.get("stderr") or "").strip().splitlines()
+    return lines[-1] if lines else "no error output"
+
+
+class _Step:
+    """The outcome of one task: ``ok`` (succeeded), ``value`` (the action's result), ``raw``."""
+
+    def __init__(self, ok, raw):
+        self.ok = ok
+        self.raw = raw
+        self.value = raw.get("result") if isinstance(raw, dict) else None
+        if "output" in (raw or {}):
+            self.value = raw["output"]
+
+    @property
+    def error(self):
+        return _error_text(self.raw)
+
+    def failed_with(self, *codes):
+        stderr = (self.raw or {}).get("stderr") or ""
+        return not self.ok and any(code in stderr for code in codes)
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        try:
+            self.lines.append("%s %s %s" % (record.levelname, record.name, record.getMessage()))
+        except Exception:  # pylint: disable=broad-except
+            self.lines.append("%s %s %r" % (record.levelname, record.name, record.msg))
+
+
+class _Run:
+    def __init__(self, workflow, config, on_step, poll_count, poll_delay, call_hook, sleep,
+                 capture):
+        self.workflow = workflow
+        self.config = config or {}
+        self.on_step = on_step
+        self.poll_count = poll_count
+        self.poll_delay = poll_delay
+        self.call_hook = call_hook
+        self.sleep = sleep
+        self.capture = capture
+        self.steps = []
+
+    # -- running one action -------------------------------------------------------------------
+    def _params(self, name, meta, given):
+        params = {}
+        spec = meta.get("parameters") or {}
+        unknown = sorted(set(given) - set(spec))
+        if unknown:
+            raise ValueError("aws.%s has no parameter(s) %s" % (name, ", ".join(unknown)))
+        for key, item in spec.items():
+            if key in given:
+                params[key] = given[key]
+            elif "default" in (item or {}):
+                params[key] = copy.deepcopy(item["default"])
+            elif (item or {}).get("required"):
+                raise ValueError("aws.%s: required parameter %s not given" % (name, key))
+        return params
+
+    def _run_python(self, name, params):
+        action = _action_class(name)(config=copy.deepcopy(self.config), action_service=None)
+        action.logger.setLevel(logging.DEBUG)
+        action.logger.addHandler(self.capture)
+        kwargs = {k: v for k, v in params.items() if k not in PYTHON_RUNNER_PARAMETERS}
+        try:
+            value = action.run(**kwargs)
+        except Exception:  # pylint: disable=broad-except
+            # The python runner's result for an action that raised (stderr: the traceback).
+            return False, {"exit_code": 1, "result": "None", "stderr": traceback.format_exc(),
+                           "stdout": ""}
+        finally:
+            action.logger.removeHandler(self.capture)
+        ok = True
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
+            ok, value = value
+        return ok, {"exit_code": 0, "result": _jsonable(value), "stderr": "", "stdout": ""}
+
+    def step(self, task, ref, attempt=1, **given):
+        """Run task ``task`` (action ``ref``) with parameters ``given``; record it."""
+        name = ref.split(".", 1)[1]
+        meta = action_metadata(name)
+        params = self._params(name, meta, given)
+        record = {
+            "workflow": self.workflow,
+            "task": task,
+            "action": ref,
+            "attempt": attempt,
+            "input": sorted(given),
+        }
+        if meta.get("runner_type") == "orquesta":
+            child = _execute(name, params, self.config, self.on_step, self.poll_count,
+                             self.poll_delay, self.call_hook, self.sleep, self.capture)
+            ok = child["status"] == "succeeded"
+            raw = {"output": child["output"]}
+            record["steps"] = child["steps"]
+        else:
+            def call():
+                return self._run_python(name, params)
+
+            if self.call_hook:
+                ok, raw = self.call_hook(task, ref, copy.deepcopy(params), call)
+            else:
+                ok, raw = call()
+        secret_in = _secret_params(meta)
+        record["parameters"] = {
+            k: (MASK if k in secret_in else copy.deepcopy(v)) for k, v in params.items()
+        }
+        record["status"] = "succeeded" if ok else "failed"
+        shown = copy.deepcopy(raw)
+        if isinstance(shown.get("result"), dict):
+            for key in _secret_outputs(meta) & set(shown["result"]):
+                shown["result"][key] = MASK
+        record["result"] = shown
+        self.steps.append(record)
+        if self.on_step:
+            self.on_step(record)
+        return _Step(ok, raw)
+
+    def poll(self, task, ref, again, **given):
+        """A task with ``retry``: run it, and again while ``again(step)`` holds, at most
+        ``poll_count`` more times, ``poll_delay`` seconds apart."""
+        result = self.step(task, ref, attempt=1, **given)
+        for attempt in range(2, self.poll_count + 2):
+            if not again(result):
+                break
+            self.sleep(self.poll_delay)
+            result = self.step(task, ref, attempt=attempt, **given)
+        return result
+
+
+def _status_step(run, task, resource, phase, message, **extra):
+    return run.step(task, "aws.database_set_status", namespace=resource.get("namespace"),
+                    name=resource.get("name"), phase=phase, message=message, **extra)
+
+
+def _first_instance(step):
+    instances = (step.value or {}).get("DBInstances") or []
+    return instances[0] if instances else None
+
+
+def _instance_status(step):
+    return (_first_instance(step) or {}).get("DBInstanceStatus")
+
+
+def _consul_config(instance, endpoint, port, identifier, plan):
+    return {
+        "host": endpoint,
+        "port": port,
+        "engine": instance["Engine"],
+        "dbname": instance.get("DBName"),
+        "db_instance_identifier": identifier,
+        "vault_path": plan["vault_path"],
+        "region": plan["region"],
+    }
+
+
+# -- actions/workflows/database_create.yaml ------------------------------------------------------
+def _database_create(run, resource):  # pylint: disable=too-many-return-statements
+    ctx = dict.fromkeys(("phase", "db_instance_identifier", "adoption", "endpoint", "port",
+                         "vault_path", "consul_key", "error"))
+
+    def failed(message=None):
+        if message is not None:
+            ctx["error"] = message
+            _status_step(run, "report_failure", resource, "Failed", message,
+                         observed_generation=resource.get("generation"))
+            ctx["phase"] = "Failed"
+        return "failed", ctx
+
+    step = run.step("plan", "aws.database_plan", resource=resource)
+    if not step.ok:
+        ctx["error"] = "planning failed: " + step.error
+        return "failed", ctx
+    plan = step.value
+    ident = ctx["db_instance_identifier"] = plan["db_instance_identifier"]
+    if not plan["valid"]:
+        ctx["error"] = "invalid spec: " + "; ".join(plan["errors"])
+        _status_step(run, "report_invalid", resource, "Failed",
+                     ctx["error"] + " (fix the spec and apply it again)",
+                     observed_generation=resource.get("generation"))
+        ctx["phase"] = "Failed"
+        return "failed", ctx
+    ctx["vault_path"], ctx["consul_key"] = plan["vault_path"], plan["consul_key"]
+
+    step = run.step("add_finalizer", "aws.database_finalizer", namespace=resource["namespace"],
+                    name=resource["name"], operation="add")
+    if not step.ok:
+        return failed("adding the finalizer failed: " + step.error)
+    step = _status_step(run, "set_provisioning", resource, "Provisioning",
+                        "provisioning RDS instance %s" % ident,
+                        fields={"dbInstanceIdentifier": ident})
+    if not step.ok:
+        return failed("setting status Provisioning failed: " + step.error)
+    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
+    if not step.ok:
+        return failed("assuming the AWS role failed (check the pack config role_arn): "
+                      + step.error)
+    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
+    by_filter = {"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}
+
+    step = run.step("find_instance", "aws.boto3action", service="rds",
+                    action_name="describe_db_instances", params=by_filter, **aws)
+    if not step.ok:
+        return failed("looking up the RDS instance failed: " + step.error)
+    instance = _first_instance(step)
+    if instance is None:
+        step = run.step("create_instance", "aws.boto3action", service="rds",
+                        action_name="create_db_instance", params=plan["create_params"], **aws)
+        if step.ok:
+            ctx["adoption"] = "created"
+        elif step.failed_with("DBInstanceAlreadyExists"):
+            # Lost a race with a concurrent run of the same trigger: look again and adopt.
+            step = run.step("find_instance_again", "aws.boto3action", service="rds",
+                            action_name="describe_db_instances", params=by_filter, **aws)
+            if not step.ok:
+                return failed("looking up the RDS instance failed: " + step.error)
+            instance = _first_instance(step)
+            if instance is None:
+                return failed("RDS answered DBInstanceAlreadyExists for %s but does not list "
+                              "it; apply the resource again" % ident)
+        else:
+            return failed("creating the RDS instance failed: " + step.error)
+    if instance is not None:
+        step = run.step("check_owner", "aws.database_plan", resource=resource,
+                        current_instance=instance)
+        if not step.ok:
+            return failed("checking the existing instance failed: " + step.error)
+        if step.value["adoption"] != "adopt":
+            return failed(step.value["message"] + ": rename the Database or remove that instance")
+        ctx["adoption"] = "adopted"
+
+    step = run.poll("wait_available", "aws.boto3action",
+                    lambda s: s.ok and _instance_status(s) != AVAILABLE,
+                    service="rds", action_name="describe_db_instances",
+                    params={"DBInstanceIdentifier": ident}, **aws)
+    if not step.ok:
+        return failed("waiting for the RDS instance failed: " + step.error)
+    if _instance_status(step) != AVAILABLE:
+        return failed('RDS instance %s is still "%s" after 30 minutes; check it in the RDS '
+                      "console, then apply the resource again" % (ident, _instance_status(step)))
+    instance = _first_instance(step)
+    ctx["endpoint"] = instance["Endpoint"]["Address"]
+    ctx["port"] = instance["Endpoint"]["Port"]
+
+    step = run.step("store_credentials", "aws.database_store_credentials",
+                    db_instance_identifier=ident, vault_path=plan["vault_path"], uid=plan["uid"],
+                    **aws)
+    if not step.ok:
+        return failed("storing the credentials in Vault failed (the instance is kept and is "
+                      "adopted on the next run): " + step.error)
+    step = run.step("publish_config", "aws.database_publish_config",
+                    consul_key=plan["consul_key"], uid=plan["uid"],
+                    config=_consul_config(instance, ctx["endpoint"], ctx["port"], ident, plan))
+    if not step.ok:
+        return failed("publishing the config to Consul failed (the instance is kept and is "
+                      "adopted on the next run): " + step.error)
+    step = _status_step(run, "set_ready", resource, "Ready",
+                        "RDS instance %s is available (%s)" % (ident, ctx["adoption"]),
+                        observed_generation=plan["generation"],
+                        fields=_ready_fields(ident, ctx["endpoint"], ctx["port"], plan))
+    if not step.ok:
+        ctx["error"] = "setting status Ready failed: " + step.error
+        return "failed", ctx
+    ctx["phase"] = "Ready"
+    return "succeeded", ctx
+
+
+def _ready_fields(ident, endpoint, port, plan):
+    return {"dbInstanceIdentifier": ident, "endpoint": endpoint, "port": port,
+            "vaultPath": plan["vault_path"], "consulKey": plan["consul_key"]}
+
+
+# -- actions/workflows/database_update.yaml ------------------------------------------------------
+def _database_update(run, resource):  # pylint: disable=too-many-return-statements
+    ctx = {"phase": None, "db_instance_identifier": None, "modified": {}, "error": None}
+
+    def failed(message=None):
+        if message is not None:
+            ctx["error"] = message
+            _status_step(run, "report_failure", resource, "Failed", message,
+                         observed_generation=resource.get("generation"))
+            ctx["phase"] = "Failed"
+        return "failed", ctx
+
+    step = run.step("plan", "aws.database_plan", resource=resource)
+    if not step.ok:
+        ctx["error"] = "planning failed: " + step.error
+        return "failed", ctx
+    plan = step.value
+    ident = ctx["db_instance_identifier"] = plan["db_instance_identifier"]
+    if not plan["valid"]:
+        ctx["error"] = "invalid spec: " + "; ".join(plan["errors"])
+        _status_step(run, "report_invalid", resource, "Failed",
+                     ctx["error"] + " (fix the spec and apply it again)",
+                     observed_generation=resource.get("generation"))
+        ctx["phase"] = "Failed"
+        return "failed", ctx
+    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
+    if not step.ok:
+        return failed("assuming the AWS role failed (check the pack config role_arn): "
+                      + step.error)
+    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
+    step = run.step("find_instance", "aws.boto3action", service="rds",
+                    action_name="describe_db_instances",
+                    params={"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}, **aws)
+    if not step.ok:
+        return failed("looking up the RDS instance failed: " + step.error)
+    instance = _first_instance(step)
+    if instance is None:
+        # No instance yet: the create workflow provisions it and reports its own status.
+        step = run.step("provision", "aws.database_create", resource=resource)
+        if not step.ok:
+            ctx["phase"] = "Failed"
+            ctx["error"] = "provisioning failed (see status.message)"
+            return "failed", ctx
+        ctx["phase"] = step.value["phase"]
+        return "succeeded", ctx
+    endpoint = (instance.get("Endpoint") or {}).get("Address")
+    port = (instance.get("Endpoint") or {}).get("Port")
+
+    step = run.step("plan_changes", "aws.database_plan", resource=resource,
+                    current_instance=instance)
+    if not step.ok:
+        return failed("comparing the spec with the instance failed: " + step.error)
+    if step.value["adoption"] != "adopt":
+        return failed(step.value["message"])
+    if not step.value["valid"]:
+        return failed("the spec change cannot be applied: %s (fix the spec and apply it again)"
+                      % "; ".join(step.value["errors"]))
+    modify = step.value["modify_params"]
+    if modify:
+        ctx["modified"] = modify
+        changed = [k for k in modify if k not in ("DBInstanceIdentifier", "ApplyImmediately")]
+        step = _status_step(run, "set_updating", resource, "Updating",
+                            "modifying RDS instance %s: %s" % (ident, ", ".join(changed)))
+        if not step.ok:
+            return failed("setting status Updating failed: " + step.error)
+        step = run.step("modify_instance", "aws.boto3action", service="rds",
+                        action_name="modify_db_instance", params=modify, **aws)
+        if not step.ok:
+            return failed("modifying the RDS instance failed: " + step.error)
+        step = run.poll("wait_available", "aws.boto3action",
+                        lambda s: s.ok and _instance_status(s) != AVAILABLE,
+                        service="rds", action_name="describe_db_instances",
+                        params={"DBInstanceIdentifier": ident}, **aws)
+        if not step.ok:
+            return failed("waiting for the RDS instance failed: " + step.error)
+        if _instance_status(step) != AVAILABLE:
+            return failed('RDS instance %s is still "%s" after 30 minutes; check it in the RDS '
+                          "console, then apply the resource again"
+                          % (ident, _instance_status(step)))
+        instance = _first_instance(step)
+        endpoint, port = instance["Endpoint"]["Address"], instance["Endpoint"]["Port"]
+        step = run.step("publish_config", "aws.database_publish_config",
+                        consul_key=plan["consul_key"], uid=plan["uid"],
+                        config=_consul_config(instance, endpoint, port, ident, plan))
+        if not step.ok:
+            return failed("publishing the config to Consul failed: " + step.error)
+    step = _status_step(run, "set_ready", resource, "Ready",
+                        "RDS instance %s is available and matches generation %s"
+                        % (ident, plan["generation"]),
+                        observed_generation=plan["generation"],
+                        fields=_ready_fields(ident, endpoint, port, plan))
+    if not step.ok:
+        ctx["error"] = "setting status Ready failed: " + step.error
+        return "failed", ctx
+    ctx["phase"] = "Ready"
+    return "succeeded", ctx
+
+
+# -- actions/workflows/database_delete.yaml ------------------------------------------------------
+def _database_delete(run, resource):  # pylint: disable=too-many-return-statements
+    ctx = {"phase": None, "db_instance_identifier": None, "instance": "absent",
+           "final_snapshot_identifier": None, "cleanup": None, "error": None}
+
+    def failed(message):
+        ctx["error"] = message
+        _status_step(run, "report_failure", resource, "Failed", message,
+                     observed_generation=resource.get("generation"))
+        ctx["phase"] = "Failed"
+        return "failed", ctx
+
+    step = run.step("plan", "aws.database_plan", resource=resource)
+    if not step.ok:
+        ctx["error"] = "planning failed: " + step.error
+        return "failed", ctx
+    plan = step.value
+    ident = ctx["db_instance_identifier"] = plan["db_instance_identifier"]
+    policy = plan["deletion_policy"]
+    step = _status_step(run, "set_deleting", resource, "Deleting",
+                        "deleting (deletionPolicy %s)" % policy)
+    if not step.ok:
+        return failed("setting status Deleting failed: " + step.error)
+    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
+    if not step.ok:
+        return failed("assuming the AWS role failed (check the pack config role_arn): "
+                      + step.error)
+    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
+    by_filter = {"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}
+    step = run.step("find_instance", "aws.boto3action", service="rds",
+                    action_name="describe_db_instances", params=by_filter, **aws)
+    if not step.ok:
+        return failed("looking up the RDS instance failed: " + step.error)
+    instance = _first_instance(step)
+    if instance is not None:
+        step = run.step("check_owner", "aws.database_plan", resource=resource,
+                        current_instance=instance)
+        if not step.ok:
+            return failed("checking the instance owner failed: " + step.error)
+        if step.value["adoption"] != "adopt":
+            ctx["instance"] = "not-owned"  # another uid or no uid tag: never delete it
+        elif policy == "Retain":
+            ctx["instance"] = "retained"
+        elif policy in ("Snapshot", "Delete"):
+            if policy == "Snapshot":
+                ctx["final_snapshot_identifier"] = plan["final_snapshot_identifier"]
+                task, outcome, what = "delete_with_snapshot", "snapshot-deleted", \
+                    "deleting the RDS instance with a final snapshot failed: "
+                params = {"DBInstanceIdentifier": ident,
+                          "FinalDBSnapshotIdentifier": plan["final_snapshot_identifier"]}
+            else:
+                task, outcome, what = "delete_without_snapshot", "deleted", \
+                    "deleting the RDS instance failed: "
+                params = {"DBInstanceIdentifier": ident, "SkipFinalSnapshot": True}
+            step = run.step(task, "aws.boto3action", service="rds",
+                            action_name="delete_db_instance", params=params, **aws)
+            # Already being deleted (a replayed trigger) or already gone: wait for it.
+            if not step.ok and not step.failed_with(*DELETE_IN_PROGRESS_CODES):
+                return failed(what + step.error)
+            ctx["instance"] = outcome
+            step = run.poll("wait_deleted", "aws.boto3action",
+                            lambda s: s.ok and _first_instance(s) is not None,
+                            service="rds", action_name="describe_db_instances",
+                            params=by_filter, **aws)
+            if not step.ok:
+                return failed("waiting for the RDS instance to go failed: " + step.error)
+            if _first_instance(step) is not None:
+                return failed('RDS instance %s is still "%s" after 30 minutes; the finalizer '
+                              "is kept" % (ident, _instance_status(step)))
+        else:
+            return failed('spec.deletionPolicy: expected one of Delete, Retain, Snapshot, got '
+                          '"%s"; the instance was kept' % policy)
+    step = run.step("cleanup", "aws.database_cleanup", vault_path=plan["vault_path"],
+                    consul_key=plan["consul_key"], uid=plan["uid"])
+    if not step.ok:
+        return failed("removing the Vault secret and Consul key failed (the finalizer is "
+                      "kept): " + step.error)
+    ctx["cleanup"] = step.value
+    step = run.step("remove_finalizer", "aws.database_finalizer",
+                    namespace=resource["namespace"], name=resource["name"], operation="remove")
+    if not step.ok:
+        return failed("removing the finalizer failed: " + step.error)
+    ctx["phase"] = "Deleted"
+    return "succeeded", ctx
+
+
+# -- actions/workflows/reconcile_databases.yaml --------------------------------------------------
+def _reconcile_databases(run, region=""):
+    out = {"in_sync": [], "drift": [], "missing": [], "orphans": [], "error": None}
+    step = run.step("assume_role", "aws.assume_role", region=region)
+    if not step.ok:
+        out["error"] = ("assuming the AWS role failed (check the pack config role_arn): "
+                        + step.error)
+        return "failed", out
+    step = run.step("list_instances", "aws.boto3action", service="rds",
+                    action_name="describe_db_instances", region=region,
+                    credentials=step.value["credentials"], paginate=True)
+    if not step.ok:
+        out["error"] = "listing the RDS instances failed: " + step.error
+        return "failed", out
+    step = run.step("drift_report", "aws.database_drift_report",
+                    instances=step.value["DBInstances"])
+    if not step.ok:
+        out["error"] = "the drift report failed: " + step.error
+        return "failed", out
+    for key in ("in_sync", "drift", "missing", "orphans"):
+        out[key] = step.value.get(key, [])
+    return "succeeded", out
+
+
+_FUNCTIONS = {
+    "database_create": _database_create,
+    "database_update": _database_update,
+    "database_delete": _database_delete,
+    "reconcile_databases": _reconcile_databases,
+}
+
+
+def _execute(name, params, config, on_step, poll_count, poll_delay, call_hook, sleep, capture):
+    run = _Run(name, config, on_step, poll_count, poll_delay, call_hook, sleep, capture)
+    status, output = _FUNCTIONS[name](run, **params)
+    return {"workflow": name, "status": status, "output": output, "steps": run.steps}
+
+
+def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL_COUNT,
+                 poll_delay=POLL_DELAY, call_hook=None, sleep=time.sleep, region=""):
+    """Run workflow ``name`` (one of WORKFLOWS) through the pack's actions, in-process.
+
+    ``resource`` is the trigger payload (all but reconcile_databases, which takes ``region``);
+    ``config`` the pack config. ``on_step(record)`` is called after each action execution.
+    ``poll_count``/``poll_delay`` bound the RDS polls (the YAML's retry count/delay).
+    ``call_hook(task, action_ref, parameters, call)`` wraps each python action: it returns
+    ``call()`` -- ``(succeeded, runner_result)`` -- or its own such pair (tests use it to
+    simulate answers). Returns ``{"workflow", "status", "output", "steps", "logs"}``.
+    """
+    if name not in _FUNCTIONS:
+        raise ValueError("unknown workflow %r; known: %s" % (name, ", ".join(WORKFLOWS)))
+    if name == "reconcile_databases":
+        params = {"region": region}
+    else:
+        if not isinstance(resource, dict):
+            raise ValueError("resource: expected the trigger payload (an object), got %s"
+                             % type(resource).__name__)
+        params = {"resource": resource}
+    action_metadata(name)  # the workflow's action file must exist
+    capture = _LogCapture()
+    root = logging.getLogger()
+    root.addHandler(capture)
+    try:
+        run = _execute(name, params, config, on_step, poll_count, poll_delay, call_hook, sleep,
+                       capture)
+    finally:
+        root.removeHandler(capture)
+    run["logs"] = capture.lines
+    return run
