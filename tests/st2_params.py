@@ -115,8 +115,10 @@ def parameters_schema(meta):
         if nullable and isinstance(spec.get("type"), str):
             spec["type"] = [spec["type"], "null"]
         properties[name] = spec
-    return {"type": "object", "properties": properties, "required": required,
-            "additionalProperties": False}
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:  # draft 4 wants a non-empty list
+        schema["required"] = required
+    return schema
 
 
 def render_params(meta, live, config=None):
