@@ -1,0 +1,59 @@
+"""lib/vault.py: client from the pack config, errors naming the key or the server."""
+
+import pytest
+
+from lib.action import ConfigError
+from lib.vault import KV, VaultError, client_from_config
+from tests.fixtures.database.support import closed_port, vault_config
+
+
+def test_missing_url_and_token_name_the_key():
+    with pytest.raises(ConfigError) as exc:
+        client_from_config({"vault_token": "t"})
+    assert str(exc.value).startswith('pack config key "vault_url" is required')
+    with pytest.raises(ConfigError) as exc:
+        client_from_config({"vault_url": "http://vault:8200"})
+    assert str(exc.value).startswith('pack config key "vault_token" is required')
+    with pytest.raises(ConfigError) as exc:
+        client_from_config({"vault_url": "vault:8200", "vault_token": "t"})
+    assert str(exc.value) == ('pack config key "vault_url" must start with http:// or https://, '
+                              "got 'vault:8200'")
+
+
+def test_mount_defaults_to_secret():
+    kv = KV({"vault_url": "http://127.0.0.1:1", "vault_token": "t"})
+    assert (kv.mount, kv.where("a/b")) == ("secret", "secret/a/b")
+
+
+@pytest.mark.integration
+def test_refused_token_is_named(stack, vault_path):
+    kv = KV(dict(vault_config(stack), vault_token="not-a-token"))
+    with pytest.raises(VaultError) as exc:
+        kv.metadata(vault_path)
+    assert str(exc.value) == ("Vault at %s refused the token (pack config vault_token) while "
+                              "reading metadata of secret/%s: permission denied"
+                              % (stack["vault"]["addr"], vault_path))
+
+
+@pytest.mark.integration
+def test_claim_then_check_and_set(stack, vault_path):
+    kv = KV(vault_config(stack))
+    path = vault_path + "/x"
+    assert kv.metadata(path) is None
+    kv.claim(path, "uid-1")
+    assert kv.metadata(path) == ("uid-1", 0)
+    assert kv.write(path, {"a": 1}, cas=0) == 1
+    with pytest.raises(VaultError) as exc:
+        kv.write(path, {"a": 2}, cas=0)
+    assert str(exc.value) == ("Vault secret secret/%s changed while it was being written "
+                              "(check-and-set version 0 no longer current); nothing was "
+                              "overwritten, retry" % path)
+    assert kv.read(path) == {"a": 1}
+
+
+def test_unreachable_server_is_named():
+    url = "http://127.0.0.1:%d" % closed_port()
+    with pytest.raises(VaultError) as exc:
+        KV({"vault_url": url, "vault_token": "t"}).read("a")
+    assert str(exc.value) == ("Vault at %s (pack config vault_url) is unreachable while reading "
+                              "secret/a: ConnectionError" % url)
