@@ -603,7 +603,7 @@ def _reconcile_databases(run, region=""):
         out["error"] = "listing the RDS instances failed: " + step.error
         return "failed", out
     step = run.step("drift_report", "aws.database_drift_report",
-                    instances=step.value["DBInstances"])
+                    instances=step.value["DBInstances"], region=region)
     if not step.ok:
         out["error"] = "the drift report failed: " + step.error
         return "failed", out
