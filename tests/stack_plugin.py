@@ -99,7 +99,8 @@ class Stack(Mapping):
             try:
                 proc = run_stack_script("up", *missing)
             except subprocess.TimeoutExpired as exc:
-                message = f"scripts/stack.sh up {' '.join(missing)} did not finish in {exc.timeout}s"
+                message = (f"scripts/stack.sh up {' '.join(missing)} "
+                           f"did not finish in {exc.timeout}s")
                 for server in missing:
                     self._failed[server] = message
                 pytest.fail(message, pytrace=False)

@@ -171,12 +171,16 @@ def test_etcdctl_reaches_the_kube_etcd(stack):
 def test_vault_kv_v2_write_and_read(vault_client, vault_path):
     kv = vault_client.secrets.kv.v2
     path = f"{vault_path}/db"
-    kv.create_or_update_secret(path=path, secret={"user": "app", "password": "s3cret"}, mount_point="secret")
-    kv.create_or_update_secret(path=path, secret={"user": "app", "password": "rotated"}, mount_point="secret")
-    read = kv.read_secret_version(path=path, mount_point="secret", raise_on_deleted_version=True)
+    kv.create_or_update_secret(path=path, secret={"user": "app", "password": "s3cret"},
+                               mount_point="secret")
+    kv.create_or_update_secret(path=path, secret={"user": "app", "password": "rotated"},
+                               mount_point="secret")
+    read = kv.read_secret_version(path=path, mount_point="secret",
+                                  raise_on_deleted_version=True)
     assert read["data"]["data"] == {"user": "app", "password": "rotated"}
     assert read["data"]["metadata"]["version"] == 2
-    first = kv.read_secret_version(path=path, version=1, mount_point="secret", raise_on_deleted_version=True)
+    first = kv.read_secret_version(path=path, version=1, mount_point="secret",
+                                   raise_on_deleted_version=True)
     assert first["data"]["data"]["password"] == "s3cret"
 
 

@@ -1,4 +1,4 @@
-"""Stand-ins for st2tests.mocks.{action,sensor,datastore}: in-memory datastore, recorded triggers."""
+"""Stand-ins for st2tests.mocks.{action,sensor,datastore}: datastore in memory, triggers kept."""
 
 import logging
 import threading
