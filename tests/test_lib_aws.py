@@ -297,3 +297,21 @@ def test_client_error_message():
     assert format_client_error("rds", "describe_db_instances", error) == (
         "rds.describe_db_instances failed: DBInstanceNotFound: DBInstance x not found. (HTTP 404)")
     assert issubclass(AwsCallError, RuntimeError)
+
+
+def test_an_unreachable_endpoint_fails_with_the_operation_named():
+    client = make_client(dict(CONFIG, max_attempts=1), "sts")
+    with pytest.raises(AwsCallError) as error:
+        call_operation(client, "get_caller_identity", {})
+    assert str(error.value) == ('sts.get_caller_identity failed: Could not connect to the '
+                                'endpoint URL: "%s/"' % CLOSED)
+
+
+def test_no_region_anywhere(monkeypatch):
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(AwsInputError) as error:
+        make_client({"aws_access_key_id": "a", "aws_secret_access_key": "b"}, "rds")
+    assert str(error.value) == ('no AWS region for rds: pass "region" or set pack config key '
+                                '"region"')

@@ -204,7 +204,13 @@ def make_client(config, service, region=None, credentials=None, endpoint_url=Non
     kwargs = {"config": client_config(config)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    return session.client(service, **kwargs)
+    from botocore.exceptions import NoRegionError  # pylint: disable=import-outside-toplevel
+
+    try:
+        return session.client(service, **kwargs)
+    except NoRegionError:
+        raise AwsInputError('no AWS region for %s: pass "region" or set pack config key '
+                            '"region"' % service) from None
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -309,7 +315,7 @@ def call_operation(client, method, params, paginate=False):
     ``AwsCallError`` for AWS errors, with messages naming ``<service>.<method>``.
     """
     from botocore.exceptions import (  # pylint: disable=import-outside-toplevel
-        ClientError, ParamValidationError)
+        BotoCoreError, ClientError, ParamValidationError)
 
     service = client.meta.service_model.service_name
     if not isinstance(params, dict):
@@ -328,6 +334,8 @@ def call_operation(client, method, params, paginate=False):
         raise AwsInputError(format_param_error(service, method, exc)) from None
     except ClientError as exc:
         raise AwsCallError(format_client_error(service, method, exc)) from None
+    except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
+        raise AwsCallError("%s.%s failed: %s" % (service, method, exc)) from None
     metadata = response.pop("ResponseMetadata", None) or {}
     LOG.debug("%s.%s: request id %s", service, method, metadata.get("RequestId"))
     return response
