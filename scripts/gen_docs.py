@@ -22,6 +22,8 @@ import yaml
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACK_REF = "aws"
 BLOCKS = ("config", "actions")
+LEGEND = ("A parameter that is not required and has no default is passed to the action as null "
+          "when not given; secret parameters and results are masked by StackStorm.")
 
 __all__ = ["check", "generate", "render_actions", "render_config", "main"]
 
@@ -106,7 +108,7 @@ def render_actions(actions):
     actions = sorted(actions, key=lambda a: a.get("name", ""))
     if not actions:
         return "_No actions yet._"
-    out = ["| action | runner | description |", "|---|---|---|"]
+    out = [LEGEND, "", "| action | runner | description |", "|---|---|---|"]
     for meta in actions:
         ref = "%s.%s" % (PACK_REF, meta.get("name", ""))
         out.append("| [`%s`](#%s) | %s | %s |" % (

@@ -3,8 +3,8 @@
 The checks run over whatever actions exist, so they check new actions as they land. Each problem
 is reported as one sentence naming the file, the parameter and what was expected.
 
-Parameter rule (docs/access.md does not cover it; it is stated here and in the README's actions
-section): every parameter has a ``type``, a one-line ``description``, and says what happens when
+Parameter rule (stated here and, for users, in the legend above the README's actions tables):
+every parameter has a ``type``, a one-line ``description``, and says what happens when
 it is not given: ``required: true``, a ``default``, or an explicit ``required: false``. StackStorm
 passes every declared parameter to ``run()``, ``None`` when it has neither a value nor a default,
 and the web UI draws an empty field for it; so ``required: false`` without a default is a

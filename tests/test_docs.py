@@ -139,6 +139,8 @@ def test_render_actions_sorts_actions_and_parameters():
         }},
     ]
     assert gen_docs.render_actions(actions).splitlines() == [
+        gen_docs.LEGEND,
+        "",
         "| action | runner | description |",
         "|---|---|---|",
         "| [`aws.a_act`](#awsa_act) | python-script | A. |",
