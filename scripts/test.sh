@@ -28,5 +28,8 @@ say "lint: flake8"
 say "lint: pylint -E"
 "$VENV/bin/pylint" -E --rcfile=.pylintrc actions sensors
 
+say "docs: README tables match the metadata (scripts/gen_docs.py --check)"
+"$VENV/bin/python" scripts/gen_docs.py --check
+
 say "tests"
 "$VENV/bin/python" -m pytest "$@"
