@@ -61,6 +61,22 @@ def test_st2_refuses_bad_params(live, message):
     assert str(error.value) == message
 
 
+def test_st2_params_renders_config_context_defaults_and_masks_arrays():
+    meta = {"runner_type": "python-script",
+            "parameters": {"region": {"type": "string", "default": "{{ config_context.region }}"},
+                           "count": {"type": "integer", "required": True}},
+            "output_schema": {"type": "object", "properties": {"keys": {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "secret": {"type": "string", "secret": True}}}}}}}
+    assert action_params(meta, {"count": "3"}, config={"region": "eu-west-1"}) == {
+        "region": "eu-west-1", "count": 3}
+    with pytest.raises(ParamError) as error:
+        action_params(meta, {"count": None})
+    assert str(error.value) == "count: None is not of type 'integer'"
+    assert mask_output(meta, {"keys": [{"secret": "s", "id": 1}]}) == {
+        "keys": [{"secret": "********", "id": 1}]}
+
+
 def test_a_waiter_that_could_outlive_the_action_is_refused():
     check_wait_bounds(15, 40)
     with pytest.raises(AwsInputError) as error:

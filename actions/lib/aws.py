@@ -6,11 +6,14 @@ costs nothing for actions that only use ``to_jsonable`` or ``normalize_credentia
 Contracts other actions rely on (names are stable):
 
 - ``make_session(config, region=None, credentials=None)`` and
-  ``make_client(config, service, region=None, credentials=None, endpoint_url=None)``
+  ``make_client(config, service, region=None, credentials=None, endpoint_url=None,
+  session=None)``
 - ``normalize_credentials(credentials)``: the shape ``aws.assume_role`` returns, or STS's own
 - ``to_jsonable(obj)``: a boto3 response as plain JSON
-- ``resolve_service(session, service)`` / ``resolve_operation(client, action_name)``
-- ``call_operation(client, service, method, params)``: one call, with the pack's error messages
+- ``resolve_service(session, service)``, ``resolve_operation(client, action_name)``,
+  ``resolve_waiter(client, waiter)``
+- ``call_operation(client, method, params, paginate=False)``: one call (or every page), with
+  the pack's error messages; ``run_waiter`` / ``waiter_params_from`` for waiters
 """
 
 import base64
@@ -26,10 +29,13 @@ __all__ = [
     "AwsCallError",
     "AwsInputError",
     "call_operation",
+    "client_config",
     "format_client_error",
+    "format_param_error",
     "make_client",
     "make_session",
     "normalize_credentials",
+    "quiet_sdk_loggers",
     "resolve_operation",
     "resolve_service",
     "resolve_waiter",
