@@ -43,6 +43,8 @@ import traceback
 import yaml
 
 __all__ = [
+    "CAS_RETRY_COUNT",
+    "CAS_RETRY_DELAY",
     "MASK",
     "POLL_COUNT",
     "POLL_DELAY",
@@ -57,6 +59,9 @@ MASK = "********"  # what st2 shows for secret parameters and results
 # The readiness and deletion polls: the workflows' ``retry: count`` and ``delay``.
 POLL_COUNT = 90
 POLL_DELAY = 20
+# store_credentials lost Vault's check-and-set to a concurrent run: ``retry`` count and delay.
+CAS_RETRY_COUNT = 3
+CAS_RETRY_DELAY = 1
 WORKFLOWS = ("database_create", "database_update", "database_delete", "reconcile_databases")
 # Status values the RDS poll waits for; anything else is retried (as the YAML's retry.when).
 AVAILABLE = "available"
@@ -250,14 +255,16 @@ class _Run:
             self.on_step(record)
         return _Step(ok, raw)
 
-    def poll(self, task, ref, again, **given):
+    def poll(self, task, ref, again, count=None, delay=None, **given):
         """A task with ``retry``: run it, and again while ``again(step)`` holds, at most
-        ``poll_count`` more times, ``poll_delay`` seconds apart."""
+        ``count`` (default poll_count) more times, ``delay`` (poll_delay) seconds apart."""
+        count = self.poll_count if count is None else count
+        delay = self.poll_delay if delay is None else delay
         result = self.step(task, ref, attempt=1, **given)
-        for attempt in range(2, self.poll_count + 2):
+        for attempt in range(2, count + 2):
             if not again(result):
                 break
-            self.sleep(self.poll_delay)
+            self.sleep(delay)
             result = self.step(task, ref, attempt=attempt, **given)
         return result
 
@@ -342,18 +349,17 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
                         action_name="create_db_instance", params=plan["create_params"], **aws)
         if step.ok:
             ctx["adoption"] = "created"
-        elif step.failed_with("DBInstanceAlreadyExists"):
-            # Lost a race with a concurrent run of the same trigger: look again and adopt.
+        else:
+            # Lost a race with a concurrent run of the same trigger (DBInstanceAlreadyExists),
+            # or the answer was lost: look again, and adopt the instance if it is there.
+            create_error = "creating the RDS instance failed: " + step.error
             step = run.step("find_instance_again", "aws.boto3action", service="rds",
                             action_name="describe_db_instances", params=by_filter, **aws)
             if not step.ok:
                 return failed("looking up the RDS instance failed: " + step.error)
             instance = _first_instance(step)
             if instance is None:
-                return failed("RDS answered DBInstanceAlreadyExists for %s but does not list "
-                              "it; apply the resource again" % ident)
-        else:
-            return failed("creating the RDS instance failed: " + step.error)
+                return failed(create_error)
     if instance is not None:
         step = run.step("check_owner", "aws.database_plan", resource=resource,
                         current_instance=instance)
@@ -376,7 +382,9 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
     ctx["endpoint"] = instance["Endpoint"]["Address"]
     ctx["port"] = instance["Endpoint"]["Port"]
 
-    step = run.step("store_credentials", "aws.database_store_credentials",
+    step = run.poll("store_credentials", "aws.database_store_credentials",
+                    lambda s: s.failed_with("check-and-set"),
+                    count=CAS_RETRY_COUNT, delay=CAS_RETRY_DELAY,
                     db_instance_identifier=ident, vault_path=plan["vault_path"], uid=plan["uid"],
                     **aws)
     if not step.ok:
