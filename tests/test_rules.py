@@ -147,6 +147,10 @@ def test_interval_timer_runs_reconcile_every_15_minutes():
     ("aws.custom_resource_modified",
      {"event": "MODIFIED", "spec_changed": True, "deletion_requested": False,
       "deletion_timestamp": "2026-01-02T03:04:05Z"}, []),
+    # Deleting an object with a finalizer also bumps its generation: still only a delete.
+    ("aws.custom_resource_modified",
+     {"event": "MODIFIED", "generation": 2, "spec_changed": True, "deletion_requested": True,
+      "deletion_timestamp": "2026-01-02T03:04:05Z"}, ["database_delete"]),
     ("aws.custom_resource_deleted", {"event": "DELETED"}, []),
     # Other kinds the sensor watches (the legacy MysqlDb) are not Databases.
     ("aws.custom_resource_added", {"group": "stackstorm.com", "version": "v1",
