@@ -1,4 +1,4 @@
-.PHONY: test demo stack-up stack-status stack-down bench
+.PHONY: test demo demo-delete stack-up stack-status stack-down
 
 test:  ## set up everything and run lint and all tests (what CI runs)
 	scripts/test.sh
@@ -11,3 +11,9 @@ stack-status:
 
 stack-down:
 	scripts/stack.sh down
+
+demo:  ## the main job: local servers, CRD, an example Database provisioned until Ready
+	scripts/demo.sh
+
+demo-delete:  ## delete the example Database through the delete workflow's tasks
+	scripts/demo.sh --delete

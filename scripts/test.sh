@@ -3,22 +3,10 @@
 # Usage: scripts/test.sh [pytest args...]      (README: `make test`; CI: .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv}
-
 say() { printf '\n==> %s\n' "$*"; }
 
-if [ ! -x "$VENV/bin/python" ]; then
-  say "creating virtualenv $VENV"
-  python3 -m venv "$VENV"
-fi
-stamp="$VENV/.requirements.sha"
-want=$(cat requirements.txt requirements-tests.txt | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing Python requirements into $VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -r requirements-tests.txt
-  echo "$want" > "$stamp"
-fi
+# shellcheck source=scripts/venv.sh
+. scripts/venv.sh
 
 say "starting the local servers (scripts/stack.sh up)"
 scripts/stack.sh up
