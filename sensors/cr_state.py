@@ -11,8 +11,10 @@ event). That is enough to
 
 Layout in the datastore (local keys of the sensor, string values):
 
-    crs/<group>/<version>/<plural>/<namespace or _all>/meta     {"v": 1, "cursor": "...", "shards": 64}
-    crs/<group>/<version>/<plural>/<namespace or _all>/<nn>     "z:" + base64(zlib(JSON {uid: record}))
+    crs/<group>/<version>/<plural>/<namespace or _all>/meta
+        {"v": 1, "cursor": "<resourceVersion>", "shards": 64, "objects": <count>}
+    crs/<group>/<version>/<plural>/<namespace or _all>/<nn>    (nn = 00 .. 3f)
+        "z:" + base64(zlib(JSON {uid: record}))
 
 Objects are spread over ``shards`` keys by crc32(uid), so one change rewrites about 1/64 of the
 state, not all of it (10,000 Database objects are ~6 MB of JSON, ~0.3 MB compressed).

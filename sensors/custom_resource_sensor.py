@@ -89,7 +89,8 @@ class CustomResourceSensor(Sensor):
         resources = [resource_from_config(entry, i) for i, entry in enumerate(resources)]
         self.watch_timeout = int(config.get("watch_timeout_seconds") or 300)
         self.read_timeout = float(config.get("watch_read_timeout_seconds") or 90)
-        self._api_client = api_client_from_config(config)
+        # No urllib3 retries: the watch loop retries with its own backoff and logging.
+        self._api_client = api_client_from_config(config, retries=False)
         self._watchers = [_ResourceWatcher(self, resource) for resource in resources]
         for watcher in self._watchers:
             known = watcher.state.load()
@@ -334,7 +335,8 @@ class _ResourceWatcher(object):
     def _report(self, exc):
         """Log an error once per kind until it is resolved; later repeats at debug level."""
         status = getattr(exc, "status", None)
-        signature = (type(exc).__name__, status)
+        signature = ("connection", None) if _is_connection_error(exc) else (
+            type(exc).__name__, status)
         message = self._explain(exc, status)
         if signature == self._error:
             self.log.debug("%s: still failing: %s", self.label, message)

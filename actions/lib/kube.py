@@ -36,12 +36,13 @@ LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 _NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
 
 
-def api_client_from_config(config):
+def api_client_from_config(config, retries=None):
     """Return a ``kubernetes.client.ApiClient`` for the pack config.
 
     In order of precedence: ``kube_api_url`` with ``kube_token`` (and ``kube_ca_file``,
     ``kube_verify_ssl``); the in-cluster service account if ``kube_in_cluster``; else the
     kubeconfig file ``kubeconfig`` (or $KUBECONFIG, ~/.kube/config) with ``kube_context``.
+    ``retries`` (e.g. False) replaces urllib3's default of 3 silent retries per request.
     Raises ``ConfigError`` naming the config key at fault.
     """
     from kubernetes import client, config as kube_config
@@ -72,6 +73,7 @@ def api_client_from_config(config):
                     % ca_file
                 )
             configuration.ssl_ca_cert = ca_file
+        configuration.retries = retries
         return client.ApiClient(configuration)
 
     if config_value(config, "kube_in_cluster", default=False):
@@ -83,20 +85,25 @@ def api_client_from_config(config):
                 'pack config key "kube_in_cluster" is true but no in-cluster service account '
                 "was found (%s); run inside a pod or set kube_api_url/kubeconfig" % exc
             ) from exc
+        configuration.retries = retries
         return client.ApiClient(configuration)
 
     path = config_value(config, "kubeconfig", kind=str)
     context = config_value(config, "kube_context", kind=str)
     if path and not os.path.isfile(path):
         raise ConfigError('pack config key "kubeconfig" names %r, which is not a file' % path)
+    configuration = client.Configuration()
     try:
-        return kube_config.new_client_from_config(config_file=path, context=context)
+        kube_config.load_kube_config(config_file=path, context=context,
+                                     client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         key = "kube_context" if context and "context" in str(exc).lower() else "kubeconfig"
         raise ConfigError(
             'pack config key "%s": cannot load the kubeconfig %s: %s'
             % (key, path or "($KUBECONFIG or ~/.kube/config)", exc)
         ) from exc
+    configuration.retries = retries
+    return client.ApiClient(configuration)
 
 
 def resource_from_config(entry, index=0):
