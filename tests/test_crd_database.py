@@ -1,0 +1,163 @@
+"""The Database and MysqlDb CRDs, applied to the real API server: what they accept and reject."""
+
+import os
+import subprocess
+
+import pytest
+import yaml
+from kubernetes.client.rest import ApiException
+
+from tests.test_sensor_custom_resource_sensor import DB, LEGACY, Objects, install_crds
+
+PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def crds(kube_api_client):
+    install_crds(kube_api_client)  # create or replace: CRDs are cluster-wide and shared
+
+
+def kubectl(stack, *args):
+    return subprocess.run(["/usr/bin/kubectl", "--kubeconfig", stack["kube"]["kubeconfig"], *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def example(name):
+    return os.path.join(PACK_DIR, "k8s", "examples", name)
+
+
+def rejection(objects, name, spec):
+    with pytest.raises(ApiException) as info:
+        objects.create(name, spec)
+    assert info.value.status == 422
+    return info.value.body
+
+
+def test_invalid_example_is_rejected_at_apply_naming_each_field(crds, stack, kube_namespace):
+    result = kubectl(stack, "apply", "-n", kube_namespace, "-f", example("invalid-db.yaml"))
+    assert result.returncode != 0
+    err = result.stderr
+    assert 'The Database "invalid-db" is invalid' in err
+    assert 'spec.engine: Unsupported value: "oracle": supported values: "postgres", "mysql", ' \
+           '"mariadb"' in err
+    assert "spec.storageGB: Invalid value: 5: spec.storageGB in body should be greater than " \
+           "or equal to 20" in err
+    assert 'spec.databaseName: Invalid value: "1-orders"' in err
+    # instanceSize together with instanceClass: the API server's wording for a `not` rule.
+    assert '"spec" must not validate the schema (not)' in err
+    assert kubectl(stack, "get", "-n", kube_namespace, "databases").stdout == ""
+
+
+def test_valid_example_is_accepted_with_defaults_and_printer_columns(crds, stack,
+                                                                     kube_api_client,
+                                                                     kube_namespace):
+    result = kubectl(stack, "apply", "-n", kube_namespace, "-f", example("orders-db.yaml"))
+    assert result.returncode == 0, result.stderr
+    obj = Objects(kube_api_client, kube_namespace).get("orders-db")
+    assert obj["spec"] == {
+        "engine": "postgres", "engineVersion": "15.4", "instanceSize": "medium",
+        "storageGB": 50, "databaseName": "orders", "deletionPolicy": "Snapshot",
+        "masterUsername": "dbadmin", "vault": {"path": "team-a/orders-db"},
+        "consul": {"key": "team-a/orders-db/config"},
+        "tags": {"team": "team-a", "cost-center": "1234"},
+    }
+    Objects(kube_api_client, kube_namespace).patch_status(
+        "orders-db", {"status": {"phase": "Ready", "endpoint": "orders.example.com",
+                                 "port": 5432}})
+    table = kubectl(stack, "get", "-n", kube_namespace, "db", "orders-db").stdout.split("\n")
+    assert table[0].split() == ["NAME", "ENGINE", "SIZE", "PHASE", "ENDPOINT", "AGE"]
+    assert table[1].split()[:5] == ["orders-db", "postgres", "medium", "Ready",
+                                    "orders.example.com"]
+
+
+def test_minimal_spec_gets_defaults(crds, kube_api_client, kube_namespace):
+    obj = Objects(kube_api_client, kube_namespace).create("min-db", {"engine": "mariadb"})
+    assert obj["spec"] == {"engine": "mariadb", "storageGB": 20, "masterUsername": "dbadmin",
+                           "deletionPolicy": "Snapshot"}
+
+
+def test_instance_class_instead_of_size(crds, kube_api_client, kube_namespace):
+    objects = Objects(kube_api_client, kube_namespace)
+    obj = objects.create("class-db", {"engine": "mysql", "instanceClass": "db.r6g.large"})
+    assert obj["spec"]["instanceClass"] == "db.r6g.large"
+    assert "instanceSize" not in obj["spec"]
+    body = rejection(objects, "both-db", {"engine": "mysql", "instanceClass": "db.r6g.large",
+                                          "instanceSize": "small"})
+    assert "must not validate the schema (not)" in body
+    body = rejection(objects, "bad-class-db", {"engine": "mysql", "instanceClass": "m5.large"})
+    assert 'spec.instanceClass in body should match \'^db\\\\.[a-z0-9]+\\\\.[a-z0-9]+$\'' \
+        in body
+
+
+@pytest.mark.parametrize("spec,field", [
+    ({}, "spec.engine: Required value"),
+    ({"engine": "postgres", "instanceSize": "tiny"}, 'spec.instanceSize: Unsupported value: '
+                                                     '\\"tiny\\"'),
+    ({"engine": "postgres", "storageGB": 70000}, "spec.storageGB in body should be less than "
+                                                 "or equal to 65536"),
+    ({"engine": "postgres", "engineVersion": "latest"}, "spec.engineVersion in body should "
+                                                        "match"),
+    ({"engine": "postgres", "masterUsername": "admin-user"}, "spec.masterUsername in body "
+                                                             "should match"),
+    ({"engine": "postgres", "deletionPolicy": "Orphan"}, 'spec.deletionPolicy: Unsupported '
+                                                         'value: \\"Orphan\\"'),
+    ({"engine": "postgres", "tags": {"team": 5}}, "spec.tags.team: Invalid value: "
+                                                  "\\\"integer\\\": spec.tags.team in body "
+                                                  "must be of type string"),
+    ({"engine": "postgres", "region": "Europe"}, "spec.region in body should match"),
+    ({"engine": "postgres", "vault": {"path": "/abs/path"}}, "spec.vault.path in body should "
+                                                             "match"),
+])
+def test_each_invalid_field_is_named(crds, kube_api_client, kube_namespace, spec, field):
+    body = rejection(Objects(kube_api_client, kube_namespace), "bad-db", spec)
+    assert field in body
+
+
+def test_status_phase_is_an_enum(crds, kube_api_client, kube_namespace):
+    objects = Objects(kube_api_client, kube_namespace)
+    objects.create("status-db", {"engine": "postgres"})
+    with pytest.raises(ApiException) as info:
+        objects.patch_status("status-db", {"status": {"phase": "Sleeping"}})
+    assert info.value.status == 422
+    assert 'status.phase: Unsupported value: \\"Sleeping\\"' in info.value.body
+    ok = objects.patch_status("status-db", {"status": {
+        "phase": "Failed", "message": "quota exceeded", "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "False", "reason": "QuotaExceeded",
+                        "extra": "kept"}]}})
+    assert ok["status"]["conditions"][0]["extra"] == "kept"
+
+
+def test_legacy_mysqldb_keeps_its_top_level_fields(crds, stack, kube_api_client, kube_namespace):
+    result = kubectl(stack, "apply", "-n", kube_namespace, "-f", example("legacy-mysqldb.yaml"))
+    assert result.returncode == 0, result.stderr
+    obj = Objects(kube_api_client, kube_namespace, LEGACY).get("legacy-billing")
+    assert {k: v for k, v in obj.items() if k not in ("metadata",)} == {
+        "apiVersion": "stackstorm.com/v1", "kind": "MysqlDb",
+        "engine_version": "5.7", "instance_size": "small"}
+
+
+def test_rbac_manifest_grants_what_the_sensor_and_workflows_need():
+    with open(os.path.join(PACK_DIR, "k8s", "rbac", "sensor.yaml")) as f:
+        docs = list(yaml.safe_load_all(f))
+    assert [d["kind"] for d in docs] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
+    grants = {}
+    for rule in docs[1]["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                grants.setdefault((group, resource), set()).update(rule["verbs"])
+    assert {"get", "list", "watch"} <= grants[(DB["group"], "databases")]
+    assert {"get", "list", "watch"} <= grants[(LEGACY["group"], "mysqldbs")]
+    for sub in ("databases", "databases/status", "databases/finalizers"):
+        assert {"patch", "update"} <= grants[(DB["group"], sub)]
+    assert not any("secrets" in r for _, r in grants)
+
+
+def test_rbac_manifest_is_accepted_by_the_api_server(stack):
+    result = kubectl(stack, "apply", "--dry-run=server", "-f",
+                     os.path.join(PACK_DIR, "k8s", "rbac", "sensor.yaml"))
+    # The ServiceAccount's namespace (stackstorm) may not exist on the test server.
+    assert "clusterrole.rbac.authorization.k8s.io/st2-aws-pack created (server dry run)" \
+        in result.stdout, result.stderr
+    assert "clusterrolebinding.rbac.authorization.k8s.io/st2-aws-pack created (server dry " \
+           "run)" in result.stdout, result.stderr
