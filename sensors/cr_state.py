@@ -159,7 +159,8 @@ class ResourceState(object):
             return bool(self._dirty) or self._meta_dirty
 
     def flush(self, shards=None):
-        """Write the dirty shards (or only ``shards`` of them), then the meta key."""
+        """Write the dirty shards (or only ``shards`` of them, without the meta key: the
+        cursor is not needed to resume, a restart lists anyway), then the meta key."""
         with self._lock:
             todo = sorted(self._dirty if shards is None else self._dirty & set(shards))
             values = []
@@ -170,7 +171,7 @@ class ResourceState(object):
                 values.append((self.prefix + "%02x" % index, _encode("{%s}" % members)))
                 self._dirty.discard(index)
             meta = None
-            if self._meta_dirty or todo:
+            if shards is None and (self._meta_dirty or todo):
                 meta = json.dumps({"v": STATE_VERSION, "cursor": self.cursor,
                                    "shards": self.shards, "objects": len(self)},
                                   sort_keys=True)
