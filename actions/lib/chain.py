@@ -295,32 +295,50 @@ def _consul_config(instance, endpoint, port, identifier, plan):
     }
 
 
+def _report_failure(run, resource, ctx, message):
+    """The workflows' report_failure task: status Failed with ``message``, then the run fails."""
+    ctx["error"] = message
+    _status_step(run, "report_failure", resource, "Failed", message,
+                 observed_generation=resource.get("generation"))
+    ctx["phase"] = "Failed"
+    return "failed", ctx
+
+
+def _plan(run, resource, ctx, check_valid=True):
+    """The workflows' plan task, and report_invalid for a spec the pack refuses.
+
+    Returns the plan, or None when the run ends here (``ctx`` then says why).
+    """
+    step = run.step("plan", "aws.database_plan", resource=resource)
+    if not step.ok:
+        ctx["error"] = "planning failed: " + step.error
+        return None
+    plan = step.value
+    ctx["db_instance_identifier"] = plan["db_instance_identifier"]
+    if check_valid and not plan["valid"]:
+        ctx["error"] = "invalid spec: " + "; ".join(plan["errors"])
+        _status_step(run, "report_invalid", resource, "Failed",
+                     ctx["error"] + " (fix the spec and apply it again)",
+                     observed_generation=resource.get("generation"))
+        ctx["phase"] = "Failed"
+        return None
+    return plan
+
+
 # -- actions/workflows/database_create.yaml ------------------------------------------------------
 def _database_create(run, resource):  # pylint: disable=too-many-return-statements
     ctx = dict.fromkeys(("phase", "db_instance_identifier", "adoption", "endpoint", "port",
                          "vault_path", "consul_key", "error"))
 
     def failed(message=None):
-        if message is not None:
-            ctx["error"] = message
-            _status_step(run, "report_failure", resource, "Failed", message,
-                         observed_generation=resource.get("generation"))
-            ctx["phase"] = "Failed"
-        return "failed", ctx
+        if message is None:
+            return "failed", ctx
+        return _report_failure(run, resource, ctx, message)
 
-    step = run.step("plan", "aws.database_plan", resource=resource)
-    if not step.ok:
-        ctx["error"] = "planning failed: " + step.error
+    plan = _plan(run, resource, ctx)
+    if plan is None:
         return "failed", ctx
-    plan = step.value
-    ident = ctx["db_instance_identifier"] = plan["db_instance_identifier"]
-    if not plan["valid"]:
-        ctx["error"] = "invalid spec: " + "; ".join(plan["errors"])
-        _status_step(run, "report_invalid", resource, "Failed",
-                     ctx["error"] + " (fix the spec and apply it again)",
-                     observed_generation=resource.get("generation"))
-        ctx["phase"] = "Failed"
-        return "failed", ctx
+    ident = plan["db_instance_identifier"]
     ctx["vault_path"], ctx["consul_key"] = plan["vault_path"], plan["consul_key"]
 
     step = run.step("add_finalizer", "aws.database_finalizer", namespace=resource["namespace"],
@@ -417,26 +435,14 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
     ctx = {"phase": None, "db_instance_identifier": None, "modified": {}, "error": None}
 
     def failed(message=None):
-        if message is not None:
-            ctx["error"] = message
-            _status_step(run, "report_failure", resource, "Failed", message,
-                         observed_generation=resource.get("generation"))
-            ctx["phase"] = "Failed"
-        return "failed", ctx
+        if message is None:
+            return "failed", ctx
+        return _report_failure(run, resource, ctx, message)
 
-    step = run.step("plan", "aws.database_plan", resource=resource)
-    if not step.ok:
-        ctx["error"] = "planning failed: " + step.error
+    plan = _plan(run, resource, ctx)
+    if plan is None:
         return "failed", ctx
-    plan = step.value
-    ident = ctx["db_instance_identifier"] = plan["db_instance_identifier"]
-    if not plan["valid"]:
-        ctx["error"] = "invalid spec: " + "; ".join(plan["errors"])
-        _status_step(run, "report_invalid", resource, "Failed",
-                     ctx["error"] + " (fix the spec and apply it again)",
-                     observed_generation=resource.get("generation"))
-        ctx["phase"] = "Failed"
-        return "failed", ctx
+    ident = plan["db_instance_identifier"]
     step = run.step("assume_role", "aws.assume_role", region=plan["region"])
     if not step.ok:
         return failed("assuming the AWS role failed (check the pack config role_arn): "
@@ -516,18 +522,12 @@ def _database_delete(run, resource):  # pylint: disable=too-many-return-statemen
            "final_snapshot_identifier": None, "cleanup": None, "error": None}
 
     def failed(message):
-        ctx["error"] = message
-        _status_step(run, "report_failure", resource, "Failed", message,
-                     observed_generation=resource.get("generation"))
-        ctx["phase"] = "Failed"
-        return "failed", ctx
+        return _report_failure(run, resource, ctx, message)
 
-    step = run.step("plan", "aws.database_plan", resource=resource)
-    if not step.ok:
-        ctx["error"] = "planning failed: " + step.error
+    plan = _plan(run, resource, ctx, check_valid=False)
+    if plan is None:
         return "failed", ctx
-    plan = step.value
-    ident = ctx["db_instance_identifier"] = plan["db_instance_identifier"]
+    ident = plan["db_instance_identifier"]
     policy = plan["deletion_policy"]
     step = _status_step(run, "set_deleting", resource, "Deleting",
                         "deleting (deletionPolicy %s)" % policy)
