@@ -11,8 +11,8 @@ try:  # StackStorm installed (e.g. st2 pack tests run inside st2's virtualenv)
 except ImportError:
     sys.path.insert(0, os.path.join(PACK_DIR, "tests", "st2_standin"))
 
-# StackStorm's python runner puts the action's folder on sys.path (so `lib.*` imports work);
-# the sensor container does the same for the sensor's folder.
+# StackStorm's python runner puts the action's folder on sys.path (so `lib.*` imports work); the
+# sensor container puts the sensor's folder there, and the sensor adds `actions/` itself.
 for sub in ("actions", "sensors"):
     path = os.path.join(PACK_DIR, sub)
     if path not in sys.path:

@@ -213,7 +213,7 @@ class TcpProxy(object):
 # ---------------------------------------------------------------------------- fixtures, helpers
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBECTL = "/usr/bin/kubectl"
-FINALIZER = "dbaas.stackstorm.com/rds"
+FINALIZER = "dbaas.stackstorm.com/rds-protection"  
 
 
 def load_yaml(relpath):
