@@ -6,9 +6,11 @@ is a closed port, so a test that wrongly reached the network would fail, not pas
 
 import datetime
 import decimal
+import http.server
 import io
 import json
 import logging
+import threading
 
 import pytest
 from botocore.exceptions import ClientError
@@ -17,7 +19,8 @@ from botocore.response import StreamingBody
 from lib.action import ConfigError
 from lib.aws import (AwsCallError, AwsInputError, call_operation, format_client_error,
                      make_client, make_session, normalize_credentials, resolve_operation,
-                     resolve_service, resolve_waiter, to_jsonable, waiter_params_from)
+                     resolve_service, resolve_waiter, run_waiter, to_jsonable,
+                     waiter_params_from)
 
 CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens
 CONFIG = {"region": "eu-west-1", "endpoint_url": CLOSED,
@@ -115,6 +118,11 @@ def test_no_credentials(value):
     ({"aws_access_key_id": "AKID", "aws_secret_access_key": "SECRETVALUE",
       "expiration": "2000-01-01T00:00:00Z"},
      "credentials expired at 2000-01-01T00:00:00Z; assume the role again (aws.assume_role)"),
+    # A secret pasted into the wrong key is not echoed back either.
+    ({"aws_access_key_id": "AKID", "aws_secret_access_key": "SECRETVALUE",
+      "expiration": "TOKVALUE"},
+     "credentials.expiration must be an ISO 8601 date-time such as 2024-05-06T08:08:09+00:00 "
+     "(the value is not shown: credentials are secret)"),
 ])
 def test_bad_credentials_name_keys_never_secret_values(creds, message):
     with pytest.raises(AwsInputError) as error:
@@ -315,3 +323,63 @@ def test_no_region_anywhere(monkeypatch):
         make_client({"aws_access_key_id": "a", "aws_secret_access_key": "b"}, "rds")
     assert str(error.value) == ('no AWS region for rds: pass "region" or set pack config key '
                                 '"region"')
+
+
+# A truncated STS answer: botocore's parse error quotes the whole body, secret key included.
+TRUNCATED_STS_BODY = (b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                      b"<AssumeRoleResult><Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId>"
+                      b"<SecretAccessKey>LEAKED-SECRET-KEY</SecretAccessKey><SessionTo")
+
+
+@pytest.fixture
+def garbling_endpoint():
+    """A real HTTP server that answers every request 200 with TRUNCATED_STS_BODY."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(TRUNCATED_STS_BODY)))
+            self.end_headers()
+            self.wfile.write(TRUNCATED_STS_BODY)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_unparsable_response_fails_without_quoting_the_body(garbling_endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = make_client(dict(CONFIG, endpoint_url=garbling_endpoint, max_attempts=1), "sts")
+    with pytest.raises(AwsCallError) as error:
+        call_operation(client, "assume_role", {"RoleArn": "arn:aws:iam::123456789012:role/x",
+                                               "RoleSessionName": "st2"})
+    assert str(error.value) == (
+        "sts.assume_role failed: the response could not be parsed (Unable to parse response "
+        "(unclosed token: line 1, column 191), invalid XML received); its body is not shown, "
+        "it may hold secrets")
+    assert "LEAKED-SECRET-KEY" not in caplog.text
+
+
+def test_a_waiter_on_an_unparsable_response_fails_without_quoting_the_body(garbling_endpoint):
+    client = make_client(dict(CONFIG, endpoint_url=garbling_endpoint, max_attempts=1), "rds")
+    with pytest.raises(AwsCallError) as error:
+        run_waiter(client, "db_instance_available", {"DBInstanceIdentifier": "x"}, 1, 1)
+    assert str(error.value) == (
+        "rds waiter db_instance_available failed: the response could not be parsed (Unable to "
+        "parse response (unclosed token: line 1, column 191), invalid XML received); its body "
+        "is not shown, it may hold secrets")
+
+
+def test_a_waiter_on_an_unreachable_endpoint_names_the_waiter():
+    client = make_client(dict(CONFIG, max_attempts=1), "rds")
+    with pytest.raises(AwsCallError) as error:
+        run_waiter(client, "db_instance_available", {"DBInstanceIdentifier": "x"}, 1, 1)
+    assert str(error.value) == ('rds waiter db_instance_available failed: Could not connect to '
+                                'the endpoint URL: "%s/"' % CLOSED)

@@ -32,6 +32,7 @@ __all__ = [
     "client_config",
     "format_client_error",
     "format_param_error",
+    "format_parser_error",
     "make_client",
     "make_session",
     "normalize_credentials",
@@ -144,8 +145,9 @@ def _check_not_expired(expiration):
     try:
         when = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
     except ValueError:
-        raise AwsInputError("credentials.expiration is not an ISO 8601 date-time: %r"
-                            % expiration) from None
+        raise AwsInputError("credentials.expiration must be an ISO 8601 date-time such as "
+                            "2024-05-06T08:08:09+00:00 (the value is not shown: credentials are "
+                            "secret)") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     if when <= datetime.datetime.now(datetime.timezone.utc):
@@ -313,6 +315,14 @@ def format_client_error(service, method, error):
     return message
 
 
+def format_parser_error(what, error):
+    """botocore's ResponseParserError quotes the whole response body after its first line (a
+    truncated STS answer holds a secret key): keep the first line, without its ":" tail."""
+    reason = str(error).split("\n", 1)[0].split(". Further retries", 1)[0].rstrip(":. ")
+    return ("%s failed: the response could not be parsed (%s); its body is not shown, it may "
+            "hold secrets" % (what, reason[:300]))
+
+
 def call_operation(client, method, params, paginate=False):
     """Call ``client.<method>(**params)`` (all pages merged when ``paginate``) and return the
     response with ``ResponseMetadata`` removed (its request id is logged at DEBUG).
@@ -322,6 +332,7 @@ def call_operation(client, method, params, paginate=False):
     """
     from botocore.exceptions import (  # pylint: disable=import-outside-toplevel
         BotoCoreError, ClientError, ParamValidationError)
+    from botocore.parsers import ResponseParserError  # pylint: disable=import-outside-toplevel
 
     service = client.meta.service_model.service_name
     if not isinstance(params, dict):
@@ -342,6 +353,8 @@ def call_operation(client, method, params, paginate=False):
         raise AwsCallError(format_client_error(service, method, exc)) from None
     except BotoCoreError as exc:  # no credentials, endpoint unreachable, ...
         raise AwsCallError("%s.%s failed: %s" % (service, method, exc)) from None
+    except ResponseParserError as exc:
+        raise AwsCallError(format_parser_error("%s.%s" % (service, method), exc)) from None
     metadata = response.pop("ResponseMetadata", None) or {}
     LOG.debug("%s.%s: request id %s", service, method, metadata.get("RequestId"))
     return response
@@ -359,7 +372,8 @@ def run_waiter(client, waiter_name, params, delay, max_attempts):
     """``client.get_waiter(waiter_name).wait(**params)``, ``delay`` seconds apart, at most
     ``max_attempts`` times; errors name the service, the waiter and why it stopped."""
     from botocore.exceptions import (  # pylint: disable=import-outside-toplevel
-        ParamValidationError, WaiterError)
+        BotoCoreError, ParamValidationError, WaiterError)
+    from botocore.parsers import ResponseParserError  # pylint: disable=import-outside-toplevel
 
     service = client.meta.service_model.service_name
     waiter = client.get_waiter(waiter_name)
@@ -370,6 +384,11 @@ def run_waiter(client, waiter_name, params, delay, max_attempts):
     except WaiterError as exc:
         raise AwsCallError("%s waiter %s failed (at most %d attempts, %d s apart): %s" % (
             service, waiter_name, max_attempts, delay, exc.kwargs.get("reason", exc))) from None
+    except BotoCoreError as exc:  # endpoint unreachable, ...
+        raise AwsCallError("%s waiter %s failed: %s" % (service, waiter_name, exc)) from None
+    except ResponseParserError as exc:
+        raise AwsCallError(format_parser_error("%s waiter %s" % (service, waiter_name), exc)
+                           ) from None
 
 
 # --- results -----------------------------------------------------------------------------------
