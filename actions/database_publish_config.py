@@ -9,8 +9,22 @@ __all__ = ["DatabasePublishConfig"]
 
 REQUIRED_KEYS = ("host", "port", "engine", "dbname", "db_instance_identifier", "vault_path",
                  "region")
-SECRET_KEYS = ("password", "secret", "token", "master_user_password")
+# A key whose name contains one of these (case, "_" and "-" ignored), at any depth, is refused.
+SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
 ATTEMPTS = 3
+
+
+def secret_keys(value, prefix=""):
+    """Dotted paths of the keys in ``value`` (nested objects too) that name a secret."""
+    found = []
+    for key, item in sorted((value or {}).items(), key=lambda kv: str(kv[0])):
+        path = prefix + str(key)
+        squashed = str(key).lower().replace("_", "").replace("-", "")
+        if any(word in squashed for word in SECRET_WORDS):
+            found.append(path)
+        elif isinstance(item, dict):
+            found += secret_keys(item, path + ".")
+    return found
 
 
 class DatabasePublishConfig(BaseAction):
@@ -21,7 +35,7 @@ class DatabasePublishConfig(BaseAction):
         if missing:
             raise ValueError("config: missing %s; expected %s"
                              % (", ".join(missing), ", ".join(REQUIRED_KEYS)))
-        secret = sorted(k for k in config if k.lower() in SECRET_KEYS)
+        secret = secret_keys(config)
         if secret:
             raise ValueError("config.%s: secrets do not belong in Consul; they are in Vault at "
                              "config.vault_path" % secret[0])

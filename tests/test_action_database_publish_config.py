@@ -75,6 +75,18 @@ class PublishConfigTest(BaseActionTestCase):
                                   "Vault at config.vault_path")
         assert self.stored() is None
 
+    def test_keys_that_name_a_secret_are_refused_wherever_they_are(self):
+        for extra, field in (({"MasterUserPassword": "x"}, "MasterUserPassword"),
+                             ({"db_password": "x"}, "db_password"),
+                             ({"auth-token": "x"}, "auth-token"),
+                             ({"MasterUserSecret": {"SecretArn": "arn:x"}}, "MasterUserSecret"),
+                             ({"extra": {"Credentials": {"a": "b"}}}, "extra.Credentials")):
+            with pytest.raises(ValueError) as exc:
+                self.run_action(consul_key=self.key, uid=self.uid, config=dict(CONFIG, **extra))
+            assert str(exc.value) == ("config.%s: secrets do not belong in Consul; they are in "
+                                      "Vault at config.vault_path" % field)
+        assert self.stored() is None
+
     def test_consul_down_names_the_address(self):
         port = closed_port()
         with pytest.raises(RuntimeError) as exc:
