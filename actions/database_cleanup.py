@@ -2,6 +2,7 @@
 
 from lib.action import BaseAction
 from lib.consul import KV as ConsulKV, ConsulError, owner_of
+from lib.database import check_kv_path, check_text
 from lib.vault import KV as VaultKV
 
 __all__ = ["DatabaseCleanup"]
@@ -13,6 +14,9 @@ def _kept(owner):
 
 class DatabaseCleanup(BaseAction):
     def run(self, vault_path, consul_key, uid):
+        check_kv_path("vault_path", vault_path)
+        check_kv_path("consul_key", consul_key)
+        check_text("uid", uid, "the Database's metadata.uid")
         vault, consul = VaultKV(self.config), ConsulKV(self.config)
         # Read both first: an unreachable server fails the action before anything is deleted.
         meta = vault.metadata(vault_path)

@@ -4,6 +4,7 @@ import json
 
 from lib.action import BaseAction
 from lib.consul import KV, ConsulError, owner_of
+from lib.database import check_kv_path, check_text
 
 __all__ = ["DatabasePublishConfig"]
 
@@ -29,6 +30,8 @@ def secret_keys(value, prefix=""):
 
 class DatabasePublishConfig(BaseAction):
     def run(self, consul_key, uid, config):
+        check_kv_path("consul_key", consul_key)
+        check_text("uid", uid, "the Database's metadata.uid")
         if not isinstance(config, dict):
             raise ValueError("config: expected an object with %s" % ", ".join(REQUIRED_KEYS))
         missing = [k for k in REQUIRED_KEYS if k not in config]

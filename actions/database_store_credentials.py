@@ -10,7 +10,7 @@ import secrets
 import string
 
 from lib.action import BaseAction
-from lib.database import TAG_UID, tag_map
+from lib.database import TAG_UID, check_kv_path, check_text, tag_map
 from lib.vault import KV, VaultError
 
 __all__ = ["DatabaseStoreCredentials", "generate_password"]
@@ -36,6 +36,9 @@ class DatabaseStoreCredentials(BaseAction):
 
     def run(self, db_instance_identifier, vault_path, uid, credentials=None, region=None,
             endpoint_url=None):
+        check_text("db_instance_identifier", db_instance_identifier, "an RDS instance identifier")
+        check_kv_path("vault_path", vault_path)
+        check_text("uid", uid, "the Database's metadata.uid")
         vault = KV(self.config)
         where = vault.where(vault_path)
         # Ownership first: nothing is touched in AWS or Vault for a path someone else owns,

@@ -87,6 +87,14 @@ class PublishConfigTest(BaseActionTestCase):
                                       "Vault at config.vault_path" % field)
         assert self.stored() is None
 
+    def test_a_bad_key_names_the_parameter(self):
+        for key in ("", "/" + self.key, self.key + "/../other"):
+            with pytest.raises(ValueError) as exc:
+                self.run_action(consul_key=key, uid=self.uid, config=CONFIG)
+            assert str(exc.value) == (
+                "consul_key: expected a relative path of letters, digits, '_', '.', '-' "
+                "separated by '/', got '%s'" % key)
+
     def test_consul_down_names_the_address(self):
         port = closed_port()
         with pytest.raises(RuntimeError) as exc:
@@ -139,6 +147,22 @@ class CleanupTest(BaseActionTestCase):
         self.put("other-uid")
         assert self.run_action(vault_path=self.path, consul_key=self.key, uid=self.uid) == {
             "vault": "kept: owned by other-uid", "consul": "kept: owned by other-uid"}
+        assert self.exists() == (True, True)
+
+    def test_bad_paths_name_the_parameter_and_delete_nothing(self):
+        self.put(self.uid)
+        dotted = self.path.rsplit("/", 1)[0] + "/x/../db"  # what urllib3 would turn into path
+        for live, field, value in (
+                (dict(vault_path=dotted), "vault_path", dotted),
+                (dict(vault_path=""), "vault_path", ""),
+                (dict(consul_key="/" + self.key), "consul_key", "/" + self.key),
+                (dict(consul_key=""), "consul_key", "")):
+            live = dict(dict(vault_path=self.path, consul_key=self.key, uid=self.uid), **live)
+            with pytest.raises(ValueError) as exc:
+                self.run_action(**live)
+            assert str(exc.value) == (
+                "%s: expected a relative path of letters, digits, '_', '.', '-' separated by "
+                "'/', got '%s'" % (field, value))
         assert self.exists() == (True, True)
 
     def test_consul_down_deletes_nothing(self):

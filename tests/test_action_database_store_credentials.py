@@ -128,6 +128,24 @@ class StoreCredentialsTest(BaseActionTestCase):
         with pytest.raises(hvac.exceptions.InvalidPath):  # not even metadata
             self.vault.secrets.kv.v2.read_secret_metadata(path=self.path, mount_point="secret")
 
+    def test_bad_input_names_the_parameter_before_touching_anything(self):
+        instance = self.create_instance(self.uid, managed=False)
+        good = dict(db_instance_identifier=instance["DBInstanceIdentifier"],
+                    vault_path=self.path, uid=self.uid)
+        for field, value, expected in (
+                ("vault_path", self.path + "/../db", "a relative path of letters, digits, '_', "
+                 "'.', '-' separated by '/'"),
+                ("vault_path", "/" + self.path, "a relative path of letters, digits, '_', '.', "
+                 "'-' separated by '/'"),
+                ("db_instance_identifier", "", "an RDS instance identifier"),
+                ("uid", "", "the Database's metadata.uid")):
+            with pytest.raises(ValueError) as exc:
+                self.run_action(**dict(good, **{field: value}))
+            assert str(exc.value) == "%s: expected %s, got '%s'" % (field, expected, value)
+        assert "rds." not in self.caplog.text  # no AWS call
+        with pytest.raises(hvac.exceptions.InvalidPath):
+            self.vault.secrets.kv.v2.read_secret_metadata(path=self.path, mount_point="secret")
+
     def test_missing_instance_names_the_aws_error(self):
         with pytest.raises(RuntimeError) as exc:
             self.run_action(db_instance_identifier="st2test-none", vault_path=self.path,

@@ -126,6 +126,9 @@ def test_valid_spec_has_no_errors():
     ({"engine": "postgres", "consul": {"key": "a/../b"}},
      ["spec.consul.key: expected a relative path of letters, digits, '_', '.', '-' separated "
       "by '/', got 'a/../b'"]),
+    ({"engine": "postgres", "consul": {"key": "a/./b"}},
+     ["spec.consul.key: expected a relative path of letters, digits, '_', '.', '-' separated "
+      "by '/', got 'a/./b'"]),
     ({"engine": "postgres", "tags": {"st2-aws/uid": "x", "aws:foo": "y"}},
      ["spec.tags.aws:foo: keys starting with st2-aws/ or aws: are reserved",
       "spec.tags.st2-aws/uid: keys starting with st2-aws/ or aws: are reserved"]),

@@ -13,7 +13,8 @@ __all__ = [
     "TAG_UID", "TAG_NAMESPACE", "TAG_NAME", "OWNER_METADATA_KEY",
     "DEFAULT_INSTANCE_CLASSES", "PayloadError",
     "db_instance_identifier", "final_snapshot_identifier", "default_path",
-    "validate_spec", "instance_class_for", "create_params", "modify_params",
+    "validate_spec", "kv_path_problem", "check_kv_path", "check_text",
+    "instance_class_for", "create_params", "modify_params",
     "resource_tags", "tag_map", "adoption", "version_satisfies", "compare_versions", "plan",
     "ready_condition", "KubeError", "DatabaseObjects",
 ]
@@ -233,10 +234,35 @@ def _validate_location(spec, section, key):
     value = block.get(key)
     if value in (None, ""):
         return []
-    if not isinstance(value, str) or not KV_PATH.match(value) or ".." in value.split("/"):
-        return ["spec.%s.%s: expected a relative path of letters, digits, '_', '.', '-' "
-                "separated by '/', got %s" % (section, key, _quote(value))]
-    return []
+    problem = kv_path_problem("spec.%s.%s" % (section, key), value)
+    return [problem] if problem else []
+
+
+def kv_path_problem(field, value):
+    """None when ``value`` is a relative Vault/Consul path such as ``team-a/orders-db``, else a
+    message naming ``field``. "." and ".." segments are refused: HTTP clients fold them away, so
+    they would address another path than the one checked."""
+    if (not isinstance(value, str) or not KV_PATH.match(value)
+            or {".", ".."} & set(value.split("/"))):
+        return ("%s: expected a relative path of letters, digits, '_', '.', '-' separated by "
+                "'/', got %s" % (field, _quote(value)))
+    return None
+
+
+def check_kv_path(field, value):
+    """Raise ``ValueError`` (the message of ``kv_path_problem``) unless ``value`` is a path."""
+    problem = kv_path_problem(field, value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def check_text(field, value, expected):
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is a non-blank string (StackStorm's
+    ``required: true`` lets an empty string through)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("%s: expected %s, got %s" % (field, expected, _quote(value)))
+    return value
 
 
 def _validate_tags(tags):
