@@ -58,6 +58,10 @@ class DatabaseStoreCredentials(BaseAction):
             raise CredentialsError("RDS instance %s has no endpoint yet (status %s); store the "
                                    "credentials once it is available"
                                    % (db_instance_identifier, instance.get("DBInstanceStatus")))
+        if meta is None:
+            # Claim the path before the password can change: a Vault that refuses writes (a
+            # wrong mount, a read-only token) fails here, not after a new password is set.
+            vault.claim(vault_path, uid)
         current = vault.read(vault_path) if meta is not None and meta[1] else None
         password = self._password(instance, current)
         data = {
@@ -73,8 +77,6 @@ class DatabaseStoreCredentials(BaseAction):
             self.logger.info("Vault secret %s is up to date (version %d)", where, meta[1])
             result["version"] = meta[1]
             return result
-        if meta is None:
-            vault.claim(vault_path, uid)  # metadata first: a crash leaves the path claimed
         result["version"] = vault.write(vault_path, data, cas=meta[1] if meta else 0)
         vault.claim(vault_path, uid)  # a concurrent claimer lost the check-and-set above
         self.logger.info("wrote credentials of RDS instance %s to Vault secret %s (version %d)",

@@ -178,6 +178,18 @@ class StoreCredentialsTest(BaseActionTestCase):
         # The fallback would have changed the password first; it never ran.
         assert "modify_db_instance" not in self.caplog.text
 
+    def test_vault_refusing_the_write_fails_before_the_password_is_changed(self):
+        instance = self.create_instance(self.uid, managed=False)
+        with pytest.raises(RuntimeError) as exc:
+            self.run_action(dict(self.config, vault_kv_mount="st2test-no-such-mount"),
+                            db_instance_identifier=instance["DBInstanceIdentifier"],
+                            vault_path=self.path, uid=self.uid)
+        assert str(exc.value).startswith(
+            "Vault at %s failed while writing metadata of st2test-no-such-mount/%s: "
+            % (self.config["vault_url"], self.path))
+        # The generated password would be lost with the write: AWS's was left as it was.
+        assert "modify_db_instance" not in self.caplog.text
+
     def test_credentials_parameter_is_secret(self):
         assert META["parameters"]["credentials"]["secret"] is True
         assert "password" not in META["output_schema"]["properties"]

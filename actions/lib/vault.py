@@ -58,8 +58,6 @@ class KV:
             raise VaultError("Vault at %s refused the token (pack config vault_token) while %s %s:"
                              " permission denied" % (self.url, doing, self.where(path))) from None
         except hvac.exceptions.VaultError as exc:
-            if isinstance(exc, hvac.exceptions.InvalidPath):
-                raise
             raise VaultError("Vault at %s failed while %s %s: %s"
                              % (self.url, doing, self.where(path), _first_line(exc))) from None
 
