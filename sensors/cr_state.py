@@ -160,33 +160,37 @@ class ResourceState(object):
 
     def flush(self, shards=None):
         """Write the dirty shards (or only ``shards`` of them, without the meta key: the
-        cursor is not needed to resume, a restart lists anyway), then the meta key."""
-        with self._lock:
-            todo = sorted(self._dirty if shards is None else self._dirty & set(shards))
-            values = []
-            for index in todo:
-                records = self._shard_records[index] if index < self.shards else {}
-                members = ",".join('%s:%s' % (json.dumps(uid), text)
-                                   for uid, text in records.items())
-                values.append((self.prefix + "%02x" % index, _encode("{%s}" % members)))
-                self._dirty.discard(index)
-            meta = None
-            if shards is None and (self._meta_dirty or todo):
-                meta = json.dumps({"v": STATE_VERSION, "cursor": self.cursor,
-                                   "shards": self.shards, "objects": len(self)},
-                                  sort_keys=True)
-                self._meta_dirty = False
-        try:
-            with self._ds_lock:
+        cursor is not needed to resume, a restart lists anyway), then the meta key.
+
+        The snapshot and its writes happen under the datastore lock: two flushes (the flush
+        thread's and the watch thread's urgent one) cannot interleave, so an older snapshot of
+        a shard is never written over a newer one."""
+        with self._ds_lock:
+            with self._lock:
+                todo = sorted(self._dirty if shards is None else self._dirty & set(shards))
+                values = []
+                for index in todo:
+                    records = self._shard_records[index] if index < self.shards else {}
+                    members = ",".join('%s:%s' % (json.dumps(uid), text)
+                                       for uid, text in records.items())
+                    values.append((self.prefix + "%02x" % index, _encode("{%s}" % members)))
+                    self._dirty.discard(index)
+                meta = None
+                if shards is None and (self._meta_dirty or todo):
+                    meta = json.dumps({"v": STATE_VERSION, "cursor": self.cursor,
+                                       "shards": self.shards, "objects": len(self)},
+                                      sort_keys=True)
+                    self._meta_dirty = False
+            try:
                 for key, value in values:
                     self._datastore.set_value(key, value, local=True)
                     self.writes += 1
                 if meta is not None:
                     self._datastore.set_value(self.prefix + "meta", meta, local=True)
                     self.writes += 1
-        except Exception:
-            with self._lock:  # not written: write again next time
-                self._dirty.update(todo)
-                self._meta_dirty = self._meta_dirty or meta is not None
-            raise
+            except Exception:
+                with self._lock:  # not written: write again next time
+                    self._dirty.update(todo)
+                    self._meta_dirty = self._meta_dirty or meta is not None
+                raise
         return len(values)

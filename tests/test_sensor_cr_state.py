@@ -1,6 +1,7 @@
 """sensors/cr_state.py: the sensor's per-resource state in the st2 datastore."""
 
 import json
+import threading
 
 import pytest
 from st2tests.mocks import MockSensorService
@@ -124,3 +125,45 @@ def test_ten_thousand_objects_stay_compact():
     stored = sum(len(v.value) for v in service.list_values(local=True, prefix="crs/"))
     assert stored < 1500000, stored  # ~300 bytes of JSON per object before compression
     assert ResourceState(service, DB).load() == 10000
+
+
+class GateFirstAcquire(object):
+    """A datastore lock whose first user waits, before taking it, until ``go`` is set."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._first = True
+        self.first_waiting = threading.Event()
+        self.go = threading.Event()
+
+    def __enter__(self):
+        if self._first:
+            self._first = False
+            self.first_waiting.set()
+            self.go.wait(30)
+        self._lock.acquire()
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_a_flush_never_overwrites_a_newer_write_of_the_same_shard():
+    # The sensor's flush thread writes every dirty shard while the watch thread saves a new
+    # uid's shard at once. Whatever the interleaving, the datastore must end with the newer
+    # shard: else the new uid is missing there and a delete while the sensor is down is missed.
+    service = CountingService()
+    gate = GateFirstAcquire()
+    state = ResourceState(service, DB, lock=gate, shards=1)
+    state.put(to_payload("ADDED", obj(1), DB))
+    state.set_cursor("5")
+    flush_thread = threading.Thread(target=state.flush)
+    flush_thread.start()
+    assert gate.first_waiting.wait(30)
+    state.put(to_payload("ADDED", obj(2), DB))  # the watch thread: a new uid, saved at once
+    state.flush(shards=[state.shard_of("uid-00002")])
+    gate.go.set()
+    flush_thread.join(30)
+    assert not flush_thread.is_alive()
+    saved = ResourceState(service, DB, shards=1)
+    assert saved.load() == 2
+    assert sorted(saved.uids()) == ["uid-00001", "uid-00002"]
