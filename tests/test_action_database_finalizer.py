@@ -57,6 +57,16 @@ class FinalizerTest(BaseActionTestCase):
         assert str(exc.value) == ("cannot add finalizer %s: databases.dbaas.stackstorm.com %s/nope "
                                   "does not exist" % (FINALIZER, self.ns))
 
+    def test_a_bad_name_is_an_error_not_a_gone_object(self):
+        create_database(self.api, self.ns, "db1")
+        self.run_action(namespace=self.ns, name="db1", operation="add")
+        for namespace, name in (("", "db1"), (self.ns, "")):
+            with pytest.raises(ValueError) as exc:
+                self.run_action(namespace=namespace, name=name, operation="remove")
+            assert str(exc.value).startswith("namespace: expected" if not namespace
+                                             else "name: expected")
+        assert get_database(self.api, self.ns, "db1")["metadata"]["finalizers"] == [FINALIZER]
+
     def test_concurrent_adds_of_different_finalizers_all_land(self):
         create_database(self.api, self.ns, "db1")
         names = ["example.com/f%d" % i for i in range(6)]

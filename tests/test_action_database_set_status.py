@@ -72,6 +72,23 @@ class SetStatusTest(BaseActionTestCase):
         assert self.run_action(namespace=self.ns, name="never-created", phase="Deleting") == {
             "patched": False, "phase": "Deleting", "reason": "not found"}
 
+    def test_a_bad_namespace_or_name_is_an_error_not_a_gone_object(self):
+        create_database(self.api, self.ns, "orders-db")
+        for live, message in (
+                ({"namespace": ""}, "namespace: expected a Kubernetes namespace name (lowercase "
+                 "letters, digits and '-', at most 63), got ''"),
+                ({"namespace": self.ns + "/x"}, "namespace: expected a Kubernetes namespace name "
+                 "(lowercase letters, digits and '-', at most 63), got '%s/x'" % self.ns),
+                ({"name": ""}, "name: expected a Kubernetes object name (lowercase letters, "
+                 "digits, '-' and '.', at most 253), got ''"),
+                ({"name": "../orders-db"}, "name: expected a Kubernetes object name (lowercase "
+                 "letters, digits, '-' and '.', at most 253), got '../orders-db'")):
+            with pytest.raises(ValueError) as exc:
+                self.run_action(**dict(dict(namespace=self.ns, name="orders-db",
+                                            phase="Ready"), **live))
+            assert str(exc.value) == message
+        assert "status" not in get_database(self.api, self.ns, "orders-db")
+
     def test_unknown_field_is_refused_by_metadata(self):
         with pytest.raises(Exception) as exc:
             action_params(META, {"namespace": self.ns, "name": "x", "phase": "Ready",

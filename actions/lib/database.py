@@ -74,6 +74,10 @@ INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 KV_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 MAX_USER_TAGS = 50 - 3  # RDS allows 50 tags per resource; the pack uses 3
+# Kubernetes names: a namespace is an RFC 1123 label, a custom object's name a DNS subdomain.
+KUBE_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+KUBE_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+                       r"(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class PayloadError(ValueError):
@@ -506,8 +510,20 @@ class DatabaseObjects:
         return KubeError("Kubernetes API at %s is unreachable while %s %s: %s"
                          % (self.host, doing, self.what(namespace, name), type(exc).__name__))
 
+    @staticmethod
+    def check_names(namespace, name):
+        """Raise ``ValueError`` naming the parameter unless both are valid Kubernetes names: an
+        empty or odd one would address another URL (a list, or nothing) and read as "gone"."""
+        if not isinstance(namespace, str) or not KUBE_NAMESPACE.match(namespace):
+            raise ValueError("namespace: expected a Kubernetes namespace name (lowercase letters, "
+                             "digits and '-', at most 63), got %s" % _quote(namespace))
+        if not isinstance(name, str) or not KUBE_NAME.match(name):
+            raise ValueError("name: expected a Kubernetes object name (lowercase letters, digits, "
+                             "'-' and '.', at most 253), got %s" % _quote(name))
+
     def get(self, namespace, name):
         """The object as a dict, or None when it does not exist."""
+        self.check_names(namespace, name)
         try:
             return self.api.get_namespaced_custom_object(
                 self.group, self.version, namespace, self.plural, name)
@@ -521,6 +537,7 @@ class DatabaseObjects:
 
         Raises ``KubeError`` with ``.status`` 404 or 409 left on it for the caller to act on.
         """
+        self.check_names(namespace, name)
         method = (self.api.patch_namespaced_custom_object_status if status
                   else self.api.patch_namespaced_custom_object)
         try:
