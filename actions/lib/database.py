@@ -485,7 +485,9 @@ class KubeError(RuntimeError):
 class DatabaseObjects:
     """get / merge-patch / list of one custom resource kind, with errors naming the object."""
 
-    ATTEMPTS = 5  # optimistic-concurrency retries on 409 Conflict
+    # Optimistic-concurrency attempts on 409 Conflict. Each conflict means another writer
+    # succeeded, so N attempts always succeed against up to N - 1 concurrent writers.
+    ATTEMPTS = 10
 
     def __init__(self, api_client, group=GROUP, version=VERSION, plural=PLURAL):
         from kubernetes import client  # pylint: disable=import-outside-toplevel
