@@ -383,3 +383,15 @@ def test_a_waiter_on_an_unreachable_endpoint_names_the_waiter():
         run_waiter(client, "db_instance_available", {"DBInstanceIdentifier": "x"}, 1, 1)
     assert str(error.value) == ('rds waiter db_instance_available failed: Could not connect to '
                                 'the endpoint URL: "%s/"' % CLOSED)
+
+
+@pytest.mark.parametrize("given, config, error_class, message", [
+    ("localhost:5000", {}, AwsInputError, 'parameter "endpoint_url" must be an http(s) URL such '
+     'as https://rds.eu-west-1.amazonaws.com, got \'localhost:5000\''),
+    (None, {"endpoint_url": "not a url"}, ConfigError, 'pack config key "endpoint_url" must be '
+     'an http(s) URL such as https://rds.eu-west-1.amazonaws.com, got \'not a url\''),
+])
+def test_a_bad_endpoint_url_names_where_it_came_from(given, config, error_class, message):
+    with pytest.raises(error_class) as error:
+        make_client(dict(CONFIG, **config), "rds", endpoint_url=given)
+    assert str(error.value) == message

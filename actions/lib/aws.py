@@ -208,7 +208,11 @@ def make_client(config, service, region=None, credentials=None, endpoint_url=Non
     to config ``endpoint_url``. An unknown service raises ``AwsInputError`` naming close ones."""
     session = session or make_session(config, region=region, credentials=credentials)
     service = resolve_service(session, service)
-    endpoint_url = endpoint_url or config_value(config, "endpoint_url", kind=str)
+    if endpoint_url:
+        _check_endpoint_url(endpoint_url, 'parameter "endpoint_url"', AwsInputError)
+    else:
+        endpoint_url = config_value(config, "endpoint_url", kind=str)
+        _check_endpoint_url(endpoint_url, 'pack config key "endpoint_url"', ConfigError)
     kwargs = {"config": client_config(config)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
@@ -219,6 +223,12 @@ def make_client(config, service, region=None, credentials=None, endpoint_url=Non
     except NoRegionError:
         raise AwsInputError('no AWS region for %s: pass "region" or set pack config key '
                             '"region"' % service) from None
+
+
+def _check_endpoint_url(url, source, error_class):
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise error_class("%s must be an http(s) URL such as https://rds.eu-west-1.amazonaws.com,"
+                          " got %r" % (source, url))
 
 
 # --- names -------------------------------------------------------------------------------------
