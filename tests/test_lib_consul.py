@@ -2,7 +2,7 @@
 
 import pytest
 
-from lib.consul import KV, ConsulError, address, owner_of
+from lib.consul import KV, ConsulError, address, client_from_config, owner_of
 from tests.fixtures.database.support import closed_port, consul_config
 
 
@@ -17,6 +17,13 @@ def test_address_from_config_and_defaults():
     ("[1, 2]", None), ("", None), (None, None)])
 def test_owner_of(value, owner):
     assert owner_of(value) == owner
+
+
+def test_the_pack_configs_token_wins_over_the_environment(monkeypatch):
+    # py-consul prefers $CONSUL_HTTP_TOKEN to the token it is given.
+    monkeypatch.setenv("CONSUL_HTTP_TOKEN", "token-from-env")
+    assert client_from_config({"consul_token": "token-from-config"}).token == "token-from-config"
+    assert client_from_config({}).token == "token-from-env"  # none configured: env as fallback
 
 
 def test_unreachable_agent_is_named():

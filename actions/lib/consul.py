@@ -22,14 +22,18 @@ def client_from_config(config):
     """A ``consul.Consul`` for pack config consul_host/port/scheme/token/verify."""
     import consul  # py-consul; imported here to keep it off the start-up path
 
-    return consul.Consul(
+    token = config_value(config, "consul_token", kind=str)
+    client = consul.Consul(
         host=config_value(config, "consul_host", default="127.0.0.1", kind=str),
         port=config_value(config, "consul_port", default=8500, kind=int),
         scheme=config_value(config, "consul_scheme", default="http", kind=str),
-        token=config_value(config, "consul_token", kind=str),
+        token=token,
         verify=config_value(config, "consul_verify", default=True, kind=(bool, str)),
         connections_timeout=TIMEOUT_SECONDS,
     )
+    if token:  # py-consul would take $CONSUL_HTTP_TOKEN over it
+        client.token = token
+    return client
 
 
 def owner_of(value):
