@@ -277,6 +277,14 @@ def test_bad_params_name_the_field_and_hide_the_value(rds):
         "type: <class 'int'>, valid types: <class 'str'>")
 
 
+def test_a_multi_line_bad_value_is_hidden_too(rds):
+    with pytest.raises(AwsInputError) as error:
+        call_operation(rds, "describe_db_instances", {"MaxRecords": "line one\nSECRETVALUE"})
+    assert str(error.value) == (
+        "rds.describe_db_instances: invalid params: Invalid type for parameter MaxRecords, "
+        "value: <redacted>, type: <class 'str'>, valid types: <class 'int'>")
+
+
 def test_missing_required_param(rds):
     with pytest.raises(AwsInputError) as error:
         call_operation(rds, "delete_db_instance", {})

@@ -301,8 +301,9 @@ def resolve_waiter(client, waiter):
 
 # --- calls and errors --------------------------------------------------------------------------
 
-_TYPE_ERROR_VALUE = re.compile(r"(Invalid type for parameter [^,\n]+, value: ).*?"
-                               r"(, type: <class '[^']*'>, valid types:)")
+# botocore prints the value with str(): a string may span lines (hence DOTALL).
+_TYPE_ERROR_VALUE = re.compile(r"(Invalid type for (?:document )?parameter [^,\n]+, value: ).*?"
+                               r"(, type: <class '[^']*'>, valid types:)", re.DOTALL)
 
 
 def format_param_error(service, method, error):
