@@ -213,7 +213,7 @@ class TcpProxy(object):
 # ---------------------------------------------------------------------------- fixtures, helpers
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBECTL = "/usr/bin/kubectl"
-FINALIZER = "dbaas.stackstorm.com/rds-protection"  
+FINALIZER = "dbaas.stackstorm.com/rds-protection"
 
 
 def load_yaml(relpath):
@@ -501,6 +501,31 @@ def test_restart_emits_each_missed_change_once(crds, stack, kube_api_client, kub
 
 
 @pytest.mark.integration
+def test_watches_ended_by_the_server_resume_from_the_cursor(
+        crds, stack, kube_api_client, kube_namespace):
+    # The API server ends every watch at timeout_seconds (and drops a watcher that falls too far
+    # behind): the sensor watches again from its cursor, without a list, missing nothing.
+    objects = Objects(kube_api_client, kube_namespace)
+    config = sensor_config(stack["kube"]["kubeconfig"], kube_namespace, resources=(DB,),
+                           watch_timeout_seconds=1)
+    changed = []
+    with SensorRunner(config) as run:
+        first_list_done(run)
+        watcher = run.watchers()[0]
+        for name in ("a-db", "b-db", "c-db"):
+            watches = watcher.stats["watches"]
+            changed.append(objects.create(name, {"engine": "postgres"}))
+            wait_until(lambda before=watches: watcher.stats["watches"] >= before + 2,
+                       what="two more watches")
+        changed.append(objects.patch("a-db", {"spec": {"storageGB": 30}}))
+        triggers = run.barrier(objects)
+    assert triggers == [("aws.custom_resource_added", expected("ADDED", obj))
+                        for obj in changed[:3]] + [
+        ("aws.custom_resource_modified", expected("MODIFIED", changed[3]))]
+    assert (watcher.stats["lists"], watcher.stats["gone"], watcher.stats["errors"]) == (1, 0, 0)
+
+
+@pytest.mark.integration
 def test_silent_stall_is_detected_by_the_read_timeout(
         crds, stack, kube_api_client, kube_namespace):
     kube = stack["kube"]
@@ -609,7 +634,6 @@ def private_kube(tmp_path_factory):
     with open(os.path.join(env["STACK_DIR"], "stack.json")) as f:
         info = json.load(f)
     info["env"] = env
-    info["api_client"] = client.ApiClient  # placeholder replaced below
     from kubernetes import config as kube_config
     info["api_client"] = kube_config.new_client_from_config(config_file=info["kube"]["kubeconfig"])
     install_crds(info["api_client"])
