@@ -8,7 +8,10 @@ Prints, for N creates of Database objects in a fresh namespace:
   the state in the datastore.
 
 Usage: .venv/bin/python bench/bench_sensor.py [--objects 10000] [--private]
+                                              [--consumer-delay-ms 10]
 (the shared stack from scripts/stack.sh by default; --private starts a kube stack of its own).
+With --consumer-delay-ms both watchers fall behind; past a few MB of backlog the API server
+closes their watches and both must resume from their last resourceVersion (the "watches" line).
 """
 
 import argparse
@@ -83,26 +86,59 @@ def create_all(api, namespace, count, workers=8):
     return done
 
 
-def bare_watch(api, namespace, count, seen, ready):
-    """A plain kubernetes.watch.Watch: record the arrival time of each ADDED."""
+def bare_watch(api, namespace, count, seen, ready, status, delay=0.0):
+    """A plain kubernetes.watch.Watch: record the arrival time of each object's first event.
+
+    The API server closes a watch whose client falls behind (its cacher drops a watcher it cannot
+    hand an event to; under load that happens within a 10,000-object burst), and Watch.stream
+    with timeout_seconds then just ends. Like any real watcher this one watches again from the
+    last resourceVersion it saw; ``status`` counts the watches and records a fatal error.
+    """
     from kubernetes import watch
     custom = client.CustomObjectsApi(api)
     rv = custom.list_namespaced_custom_object("dbaas.stackstorm.com", "v1alpha1", namespace,
                                               "databases")["metadata"]["resourceVersion"]
-    w = watch.Watch()
     ready.set()
-    for event in w.stream(custom.list_namespaced_custom_object, "dbaas.stackstorm.com",
-                          "v1alpha1", namespace, "databases", resource_version=rv,
-                          timeout_seconds=600):
-        seen[event["object"]["metadata"]["name"]] = time.monotonic()
-        if len(seen) >= count:
-            w.stop()
+    try:
+        while len(seen) < count:
+            status["watches"] += 1
+            w = watch.Watch()
+            for event in w.stream(custom.list_namespaced_custom_object, "dbaas.stackstorm.com",
+                                  "v1alpha1", namespace, "databases", resource_version=rv,
+                                  timeout_seconds=600):
+                seen.setdefault(event["object"]["metadata"]["name"], time.monotonic())
+                time.sleep(delay)
+                if len(seen) >= count:
+                    w.stop()
+            rv = w.resource_version or rv
+    except Exception as exc:  # pylint: disable=broad-except
+        status["error"] = "%s: %s" % (type(exc).__name__, exc)
+
+
+def wait_for_events(count, sensor_seen, bare_seen, bare_status, watcher, stall_seconds=60):
+    """Wait until the sensor and the bare watch have each seen COUNT objects; exit naming the
+    side that is behind (and what its watch loop did) if no event arrives for STALL_SECONDS."""
+    last, last_change = None, time.monotonic()
+    while len(sensor_seen) < count or len(bare_seen) < count:
+        progress = (len(sensor_seen), len(bare_seen))
+        if progress != last:
+            last, last_change = progress, time.monotonic()
+        stalled = time.monotonic() - last_change > stall_seconds
+        if bare_status.get("error") or stalled:
+            sys.exit("stalled: sensor %d/%d (watch loop %s), bare watch %d/%d (%d watches%s)"
+                     % (len(sensor_seen), count, watcher.stats, len(bare_seen), count,
+                        bare_status["watches"], "; failed: %s" % bare_status["error"]
+                        if bare_status.get("error") else ""))
+        time.sleep(0.2)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=10000, help="Databases to create")
     parser.add_argument("--private", action="store_true", help="use a private kube stack")
+    parser.add_argument("--consumer-delay-ms", type=float, default=0.0,
+                        help="sleep this long per event in both watchers, so that they fall "
+                        "behind and the API server drops their watches (they must resume)")
     args = parser.parse_args()
 
     env = None
@@ -113,6 +149,14 @@ def main():
     proc = run_stack_script("up", "kube", env=env)
     if proc.returncode:
         sys.exit(proc.stderr)
+    try:
+        bench(args, env)
+    finally:
+        if args.private:  # also when the bench fails: never leave a private stack running
+            run_stack_script("down", "kube", env=env)
+
+
+def bench(args, env):
     stack_dir = (env or {}).get("STACK_DIR") or os.path.join(PACK, ".stack")
     with open(os.path.join(stack_dir, "stack.json")) as f:
         kube = json.load(f)["kube"]
@@ -126,9 +170,11 @@ def main():
     config = {"kubeconfig": kube["kubeconfig"], "watch_timeout_seconds": 300,
               "watch_read_timeout_seconds": 90,
               "watch_resources": [dict(DB, namespace=namespace)]}
-    bare_seen, ready = {}, threading.Event()
+    delay = args.consumer_delay_ms / 1000.0
+    bare_seen, ready, bare_status = {}, threading.Event(), {"watches": 0, "error": None}
     bare = threading.Thread(target=bare_watch, args=(api, namespace, args.objects, bare_seen,
-                                                     ready), daemon=True)
+                                                     ready, bare_status, delay),
+                            daemon=True)
     bare.start()
     ready.wait()
     runner = SensorRunner(config)
@@ -137,7 +183,8 @@ def main():
     original = runner.service.dispatch_with_context
 
     def timed_dispatch(trigger, payload=None, trace_context=None):
-        sensor_seen[payload["name"]] = time.monotonic()
+        sensor_seen.setdefault(payload["name"], time.monotonic())
+        time.sleep(delay)
         original(trigger, payload=payload, trace_context=trace_context)
     runner.service.dispatch_with_context = timed_dispatch
     with runner:
@@ -145,11 +192,11 @@ def main():
         start = time.monotonic()
         written = create_all(api, namespace, args.objects)
         create_seconds = time.monotonic() - start
-        wait_until(lambda: len(sensor_seen) >= args.objects and len(bare_seen) >= args.objects,
-                   timeout=600, interval=0.2, what="all events")
+        wait_for_events(args.objects, sensor_seen, bare_seen, bare_status, runner.watchers()[0])
         runner.sensor._flush_all()  # pylint: disable=protected-access
         rss_after = rss_mb()
         writes = runner.watchers()[0].state.writes
+        sensor_stats = dict(runner.watchers()[0].stats)
     print("created %d objects in %.1fs (%.0f/s, 8 writers)"
           % (args.objects, create_seconds, args.objects / create_seconds))
     for label, seen in (("bare watch", bare_seen), ("sensor", sensor_seen)):
@@ -158,6 +205,10 @@ def main():
         print("%-10s latency write->event p50 %6.1f ms  p99 %7.1f ms  max %7.1f ms  "
               "events/s %6.0f" % (label, pct(lat, 50), pct(lat, 99), max(lat),
                                   len(seen) / span if span else float("nan")))
+    print("watches: bare %d, sensor %d (lists %d, 410s %d, errors %d); more than one means the "
+          "API server ended a watch (timeout, or the client fell behind) and it resumed"
+          % (bare_status["watches"], sensor_stats["watches"], sensor_stats["lists"],
+             sensor_stats["gone"], sensor_stats["errors"]))
     state_bytes = sum(len(kv.value) for kv in runner.service.list_values(prefix="crs/"))
     print("RSS %.0f -> %.0f MB (the whole bench process: sensor, bare watch, 8 writers, the "
           "recorded triggers)" % (rss_before, rss_after))
@@ -190,8 +241,6 @@ def main():
     except ApiException as exc:
         print("cleanup of namespace %s failed: %s" % (namespace, exc.reason))
     api.close()
-    if args.private:
-        run_stack_script("down", "kube", env=env)
 
 
 if __name__ == "__main__":
