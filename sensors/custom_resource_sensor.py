@@ -143,11 +143,16 @@ class CustomResourceSensor(Sensor):
 
     def _flush_all(self):
         for watcher in self._watchers:
-            try:
-                watcher.state.flush()
-            except Exception as exc:  # pylint: disable=broad-except
-                self._logger.warning("cannot save the state of %s in the st2 datastore "
-                                     "(will retry): %s", watcher.label, exc)
+            self.save_state(watcher)
+
+    def save_state(self, watcher, shards=None):
+        """Write a watcher's changed state; a datastore failure is logged, and retried by the
+        next flush (it must not restart the watch, nor be taken for a Kubernetes error)."""
+        try:
+            watcher.state.flush(shards=shards)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._logger.warning("cannot save the state of %s in the st2 datastore "
+                                 "(will retry): %s", watcher.label, exc)
 
 
 class _ResourceWatcher(object):
@@ -259,7 +264,7 @@ class _ResourceWatcher(object):
         for obj in items:
             self._upsert(obj, flush=False)
         self.state.set_cursor(resource_version)
-        self.state.flush()
+        self.sensor.save_state(self)
 
     def _watch(self):
         self.stats["watches"] += 1
@@ -324,7 +329,7 @@ class _ResourceWatcher(object):
         self.state.put(payload)
         if previous is None and flush:
             # A new uid is saved at once: a restart then sees it gone if it is deleted meanwhile.
-            self.state.flush(shards=[self.state.shard_of(uid)])
+            self.sensor.save_state(self, shards=[self.state.shard_of(uid)])
 
     def _emit(self, payload):
         self.log.debug("%s %s %s/%s resourceVersion %s", payload["event"], payload["kind"],

@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from st2tests.mocks import MockSensorService
 
+from cr_state import ResourceState
 from custom_resource_sensor import CustomResourceSensor
 
 DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
@@ -523,6 +524,49 @@ def test_watches_ended_by_the_server_resume_from_the_cursor(
                         for obj in changed[:3]] + [
         ("aws.custom_resource_modified", expected("MODIFIED", changed[3]))]
     assert (watcher.stats["lists"], watcher.stats["gone"], watcher.stats["errors"]) == (1, 0, 0)
+
+
+class FlakyDatastoreService(MockSensorService):
+    """A sensor service whose datastore writes fail while ``down`` is set (st2api unreachable)."""
+
+    def __init__(self):
+        super().__init__("aws", "CustomResourceSensor")
+        self.down = threading.Event()
+
+    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
+        if self.down.is_set():
+            raise ConnectionError("st2api: connection refused")
+        return super().set_value(name, value, ttl=ttl, local=local, scope=scope,
+                                 encrypt=encrypt)
+
+
+@pytest.mark.integration
+def test_datastore_outage_is_a_warning_and_the_state_is_saved_later(
+        crds, stack, kube_api_client, kube_namespace):
+    # Saving a new uid's state at once fails while st2's datastore is down: the watch goes on
+    # (no restart, no error blamed on the Kubernetes API), and the next flush saves it.
+    objects = Objects(kube_api_client, kube_namespace)
+    service = FlakyDatastoreService()
+    config = sensor_config(stack["kube"]["kubeconfig"], kube_namespace, resources=(DB,))
+    with SensorRunner(config, service=service) as run:
+        first_list_done(run)
+        service.down.set()
+        a = objects.create("a-db", {"engine": "postgres"})
+        b = objects.create("b-db", {"engine": "mysql"})
+        run.wait_for(2)
+        service.down.clear()
+        triggers = run.barrier(objects)
+        watcher = run.watchers()[0]
+    assert triggers == [("aws.custom_resource_added", expected("ADDED", a)),
+                        ("aws.custom_resource_added", expected("ADDED", b))]
+    assert (watcher.stats["watches"], watcher.stats["errors"]) == (1, 0)
+    assert run.log.messages(logging.ERROR) == []
+    assert any("cannot save the state of databases.dbaas.stackstorm.com/v1alpha1 in namespace "
+               "%s in the st2 datastore (will retry): st2api: connection refused"
+               % kube_namespace in m for m in run.log.messages(logging.WARNING))
+    saved = ResourceState(service, dict(DB, namespace=kube_namespace))
+    saved.load()
+    assert {a["metadata"]["uid"], b["metadata"]["uid"]} <= set(saved.uids())
 
 
 @pytest.mark.integration
