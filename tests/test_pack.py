@@ -15,17 +15,25 @@ def load(name):
         return yaml.safe_load(f)
 
 
-def st2_schema_to_jsonschema(properties):
-    """StackStorm's config schema is a map of properties with a per-property `required`."""
+def st2_schema_to_jsonschema(properties, additional=False):
+    """StackStorm's config schema is a map of properties with a per-property `required` (also
+    inside nested objects, e.g. the items of watch_resources); this is the same in draft 4."""
     props, required = {}, []
     for name, spec in properties.items():
         spec = dict(spec)
         if spec.pop("required", False):
             required.append(name)
         spec.pop("secret", None)
+        for sub in (spec, spec.get("items")):
+            if isinstance(sub, dict) and "properties" in sub:
+                nested = st2_schema_to_jsonschema(sub["properties"],
+                                                  sub.get("additionalProperties", True))
+                sub.update(properties=nested["properties"], required=nested["required"])
+                if not sub["required"]:
+                    del sub["required"]
         props[name] = spec
     return {"type": "object", "properties": props, "required": required,
-            "additionalProperties": False}
+            "additionalProperties": additional}
 
 
 def test_pack_yaml_fields():

@@ -222,9 +222,21 @@ def load_yaml(relpath):
         return yaml.safe_load(f)
 
 
+def as_jsonschema(payload_schema):
+    """st2's payload_schema dialect (draft 4 with `required: true` on each property) as draft 4."""
+    schema = dict(payload_schema, properties={})
+    schema["required"] = []
+    for name, spec in payload_schema["properties"].items():
+        spec = dict(spec)
+        if spec.pop("required", False):
+            schema["required"].append(name)
+        schema["properties"][name] = spec
+    return schema
+
+
 TRIGGER_SCHEMAS = {
     "aws." + load_yaml("triggers/custom_resource_%s.yaml" % e)["name"]:
-        load_yaml("triggers/custom_resource_%s.yaml" % e)["payload_schema"]
+        as_jsonschema(load_yaml("triggers/custom_resource_%s.yaml" % e)["payload_schema"])
     for e in ("added", "modified", "deleted")
 }
 
@@ -786,6 +798,7 @@ def test_sensor_yaml_lists_the_trigger_types():
         trigger = load_yaml("triggers/custom_resource_%s.yaml" % event)
         assert trigger["pack"] == "aws"
         assert declared == {k: v for k, v in trigger.items() if k != "pack"}
-        jsonschema.Draft4Validator.check_schema(trigger["payload_schema"])
+        jsonschema.Draft4Validator.check_schema(as_jsonschema(trigger["payload_schema"]))
+        assert len(TRIGGER_SCHEMAS["aws." + trigger["name"]]["required"]) == 19
         assert trigger["payload_schema"]["properties"]["event"]["enum"] == [event.upper()]
     assert len(sensor["trigger_types"]) == 3
