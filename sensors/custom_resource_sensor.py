@@ -10,7 +10,8 @@ One thread per entry of config ``watch_resources``, each running the list-then-w
    moving the cursor with every event; a clean end re-watches from the cursor;
 3. on 410 Gone (the cursor was compacted away) go back to 1; on any other error back off
    (1 s doubling to 60 s, with jitter) and re-watch from the cursor (or re-list if no list
-   succeeded yet). An error is logged once, with what to do, until it is resolved.
+   succeeded yet, or after a read timeout: a watch from a cursor the API server does not have
+   is silent). An error is logged once, with what to do, until it is resolved.
 
 A (uid, resourceVersion) is emitted at most once per run. Across restarts delivery is at
 least once: state is written shortly after each event (at once when a new uid is emitted, so a
@@ -202,7 +203,9 @@ class _ResourceWatcher(object):
                     continue
                 self.stats["errors"] += 1
                 self._report(exc)
-                if self.state.cursor is None:
+                if self.state.cursor is None or _is_read_timeout(exc):
+                    # Silence: a stalled connection, or a cursor the API server does not have
+                    # (etcd restored from a backup), whose watch stays silent: list again.
                     need_list = True
                 self._backoff()
         self._close_response()
@@ -382,6 +385,12 @@ def _is_connection_error(exc):
     import urllib3
 
     return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+def _is_read_timeout(exc):
+    import urllib3
+
+    return isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError))
 
 
 def _lines(response):

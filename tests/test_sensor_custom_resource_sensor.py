@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from st2tests.mocks import MockSensorService
+from tests.sensor_service import SensorService
 
 from cr_state import ResourceState
 from custom_resource_sensor import CustomResourceSensor
@@ -62,7 +62,7 @@ class SensorRunner(object):
     """
 
     def __init__(self, config, service=None, backoff=(0.2, 1.0)):
-        self.service = service or MockSensorService("aws", "CustomResourceSensor")
+        self.service = service or SensorService()
         self.sensor = CustomResourceSensor(sensor_service=self.service, config=config)
         self.sensor.backoff_initial, self.sensor.backoff_max = backoff
         self.sensor.state_flush_interval = 0.2
@@ -538,11 +538,11 @@ def test_watches_ended_by_the_server_resume_from_the_cursor(
     assert (watcher.stats["lists"], watcher.stats["gone"], watcher.stats["errors"]) == (1, 0, 0)
 
 
-class FlakyDatastoreService(MockSensorService):
+class FlakyDatastoreService(SensorService):
     """A sensor service whose datastore writes fail while ``down`` is set (st2api unreachable)."""
 
     def __init__(self):
-        super().__init__("aws", "CustomResourceSensor")
+        super().__init__()
         self.down = threading.Event()
 
     def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
@@ -609,6 +609,29 @@ def test_silent_stall_is_detected_by_the_read_timeout(
     assert proxy.connections > connections  # it connected again
     assert run.watchers()[0].stats["errors"] >= 1
     assert [m for m in messages if "timed out" in m.lower()], messages
+
+
+@pytest.mark.integration
+def test_a_cursor_the_api_server_does_not_have_yet_is_dropped_after_the_read_timeout(
+        crds, stack, kube_api_client, kube_namespace):
+    # A watch from a resourceVersion newer than the API server's (etcd restored from a backup
+    # under a running sensor) gets 200 and then nothing, not even bookmarks: after the read
+    # timeout the sensor must list again, not re-watch from the same cursor forever.
+    objects = Objects(kube_api_client, kube_namespace)
+    config = sensor_config(stack["kube"]["kubeconfig"], kube_namespace, resources=(DB,),
+                           watch_read_timeout_seconds=3)
+    with SensorRunner(config) as run:
+        first_list_done(run)
+        watcher = run.watchers()[0]
+        watcher.state.set_cursor(str(int(watcher.state.cursor) + 10 ** 9))
+        watches = watcher.stats["watches"]
+        watcher.interrupt()  # the current watch ends; the next one starts from that cursor
+        wait_until(lambda: watcher.stats["watches"] > watches, what="a watch from the cursor")
+        a = objects.create("a-db", {"engine": "postgres"})
+        run.wait_for(1, timeout=30)
+        triggers = run.barrier(objects)
+    assert triggers == [("aws.custom_resource_added", expected("ADDED", a))]
+    assert watcher.stats["lists"] == 2
 
 
 @pytest.mark.integration
