@@ -149,9 +149,9 @@ class SensorFeed:
     def __init__(self, config, namespace, service=None):
         # pylint: disable=import-outside-toplevel
         from custom_resource_sensor import CustomResourceSensor
-        from st2tests.mocks import MockSensorService
+        from tests.sensor_service import SensorService
 
-        self.service = service or MockSensorService("aws", "CustomResourceSensor")
+        self.service = service or SensorService()
         sensor_config = dict(config, watch_resources=[
             {"group": GROUP, "version": VERSION, "plural": PLURAL, "namespace": namespace}],
             watch_timeout_seconds=60, watch_read_timeout_seconds=30)

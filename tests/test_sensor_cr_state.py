@@ -4,7 +4,7 @@ import json
 import threading
 
 import pytest
-from st2tests.mocks import MockSensorService
+from tests.sensor_service import SensorService
 
 from cr_state import ResourceState
 from lib.kube import to_payload
@@ -20,9 +20,9 @@ def obj(i, rv="1"):
             "spec": {"engine": "postgres", "storageGB": 20}}
 
 
-class CountingService(MockSensorService):
+class CountingService(SensorService):
     def __init__(self):
-        super().__init__("aws", "CustomResourceSensor")
+        super().__init__()
         self.set_calls = []
 
     def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):

@@ -2,7 +2,8 @@
 
 import unittest
 
-from st2tests.mocks import MockActionService, MockSensorService
+from st2tests.mocks.action import MockActionService, MockActionWrapper
+from st2tests.mocks.sensor import MockSensorService, MockSensorWrapper
 
 __all__ = ["BaseActionTestCase", "BaseSensorTestCase"]
 
@@ -12,7 +13,8 @@ class BaseActionTestCase(unittest.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.action_service = MockActionService("tests", self.action_cls.__name__)
+        self.action_service = MockActionService(
+            MockActionWrapper(pack="tests", class_name=self.action_cls.__name__))
 
     def get_action_instance(self, config=None):
         # pylint: disable=not-callable
@@ -24,7 +26,8 @@ class BaseSensorTestCase(unittest.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.sensor_service = MockSensorService("tests", self.sensor_cls.__name__)
+        self.sensor_service = MockSensorService(
+            MockSensorWrapper(pack="tests", class_name=self.sensor_cls.__name__))
 
     def get_sensor_instance(self, config=None, poll_interval=None):
         kwargs = {"sensor_service": self.sensor_service}
