@@ -118,6 +118,26 @@ class Boto3ActionTest(BaseActionTestCase):
         json.dumps(result)  # plain JSON, as st2 stores it
         return result
 
+    def test_secret_string_and_sts_credentials_are_masked(self):
+        # Response members known to carry secrets are masked by StackStorm in the result.
+        name = "st2-test-" + _unique()
+        secret = "pw-" + uuid.uuid4().hex
+        self.run_action(service="secretsmanager", action_name="create_secret",
+                        params={"Name": name, "SecretString": secret})
+        got = self.run_action(service="secretsmanager", action_name="get_secret_value",
+                              params={"SecretId": name})
+        assert got["SecretString"] == secret  # the action returns it; st2 stores it masked
+        shown = mask_output(META, got)
+        assert shown["SecretString"] == "********"
+        assert shown["Name"] == name
+        assert secret not in json.dumps(shown)
+
+        token = self.run_action(service="sts", action_name="get_session_token")
+        assert set(token["Credentials"]) >= {"AccessKeyId", "SecretAccessKey", "SessionToken"}
+        assert mask_output(META, token)["Credentials"] == "********"
+        self.run_action(service="secretsmanager", action_name="delete_secret",
+                        params={"SecretId": name, "ForceDeleteWithoutRecovery": True})
+
     def create_params(self, name):
         return {"DBInstanceIdentifier": name, "DBInstanceClass": "db.t3.small",
                 "Engine": "postgres", "MasterUsername": "app",
