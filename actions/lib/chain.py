@@ -325,6 +325,26 @@ def _plan(run, resource, ctx, check_valid=True):
     return plan
 
 
+def _by_id_filter(ident):
+    return {"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}
+
+
+def _assume_role_and_find(run, plan):
+    """The assume_role and find_instance tasks (once per run, then a describe by filter, so that
+    no instance is an empty list). Returns (AWS call arguments, find step) or (None, error)."""
+    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
+    if not step.ok:
+        return None, ("assuming the AWS role failed (check the pack config role_arn): "
+                      + step.error)
+    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
+    step = run.step("find_instance", "aws.boto3action", service="rds",
+                    action_name="describe_db_instances",
+                    params=_by_id_filter(plan["db_instance_identifier"]), **aws)
+    if not step.ok:
+        return None, "looking up the RDS instance failed: " + step.error
+    return aws, step
+
+
 # -- actions/workflows/database_create.yaml ------------------------------------------------------
 def _database_create(run, resource):  # pylint: disable=too-many-return-statements
     ctx = dict.fromkeys(("phase", "db_instance_identifier", "adoption", "endpoint", "port",
@@ -350,17 +370,9 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
                         fields={"dbInstanceIdentifier": ident})
     if not step.ok:
         return failed("setting status Provisioning failed: " + step.error)
-    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
-    if not step.ok:
-        return failed("assuming the AWS role failed (check the pack config role_arn): "
-                      + step.error)
-    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
-    by_filter = {"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}
-
-    step = run.step("find_instance", "aws.boto3action", service="rds",
-                    action_name="describe_db_instances", params=by_filter, **aws)
-    if not step.ok:
-        return failed("looking up the RDS instance failed: " + step.error)
+    aws, step = _assume_role_and_find(run, plan)
+    if aws is None:
+        return failed(step)
     instance = _first_instance(step)
     if instance is None:
         step = run.step("create_instance", "aws.boto3action", service="rds",
@@ -372,7 +384,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
             # or the answer was lost: look again, and adopt the instance if it is there.
             create_error = "creating the RDS instance failed: " + step.error
             step = run.step("find_instance_again", "aws.boto3action", service="rds",
-                            action_name="describe_db_instances", params=by_filter, **aws)
+                            action_name="describe_db_instances", params=_by_id_filter(ident), **aws)
             if not step.ok:
                 return failed("looking up the RDS instance failed: " + step.error)
             instance = _first_instance(step)
@@ -443,16 +455,9 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
     if plan is None:
         return "failed", ctx
     ident = plan["db_instance_identifier"]
-    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
-    if not step.ok:
-        return failed("assuming the AWS role failed (check the pack config role_arn): "
-                      + step.error)
-    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
-    step = run.step("find_instance", "aws.boto3action", service="rds",
-                    action_name="describe_db_instances",
-                    params={"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}, **aws)
-    if not step.ok:
-        return failed("looking up the RDS instance failed: " + step.error)
+    aws, step = _assume_role_and_find(run, plan)
+    if aws is None:
+        return failed(step)
     instance = _first_instance(step)
     if instance is None:
         # No instance yet: the create workflow provisions it and reports its own status.
@@ -533,16 +538,9 @@ def _database_delete(run, resource):  # pylint: disable=too-many-return-statemen
                         "deleting (deletionPolicy %s)" % policy)
     if not step.ok:
         return failed("setting status Deleting failed: " + step.error)
-    step = run.step("assume_role", "aws.assume_role", region=plan["region"])
-    if not step.ok:
-        return failed("assuming the AWS role failed (check the pack config role_arn): "
-                      + step.error)
-    aws = {"region": plan["region"], "credentials": step.value["credentials"]}
-    by_filter = {"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}
-    step = run.step("find_instance", "aws.boto3action", service="rds",
-                    action_name="describe_db_instances", params=by_filter, **aws)
-    if not step.ok:
-        return failed("looking up the RDS instance failed: " + step.error)
+    aws, step = _assume_role_and_find(run, plan)
+    if aws is None:
+        return failed(step)
     instance = _first_instance(step)
     if instance is not None:
         step = run.step("check_owner", "aws.database_plan", resource=resource,
@@ -573,7 +571,7 @@ def _database_delete(run, resource):  # pylint: disable=too-many-return-statemen
             step = run.poll("wait_deleted", "aws.boto3action",
                             lambda s: s.ok and _first_instance(s) is not None,
                             service="rds", action_name="describe_db_instances",
-                            params=by_filter, **aws)
+                            params=_by_id_filter(ident), **aws)
             if not step.ok:
                 return failed("waiting for the RDS instance to go failed: " + step.error)
             if _first_instance(step) is not None:
