@@ -6,11 +6,11 @@ is a closed port, so a test that wrongly reached the network would fail, not pas
 
 import datetime
 import decimal
-import http.server
 import io
 import json
 import logging
-import threading
+import subprocess
+import sys
 
 import pytest
 from botocore.exceptions import ClientError
@@ -339,27 +339,41 @@ TRUNCATED_STS_BODY = (b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc
                       b"<SecretAccessKey>LEAKED-SECRET-KEY</SecretAccessKey><SessionTo")
 
 
+# The server runs in its own process: under StackStorm's st2tests (eventlet monkey-patched at
+# import) a server thread's blocking poll would starve the client in the same OS thread.
+GARBLING_SERVER = """
+import http.server, sys
+BODY = %r
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+""" % (TRUNCATED_STS_BODY,)
+
+
 @pytest.fixture
 def garbling_endpoint():
     """A real HTTP server that answers every request 200 with TRUNCATED_STS_BODY."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(TRUNCATED_STS_BODY)))
-            self.end_headers()
-            self.wfile.write(TRUNCATED_STS_BODY)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    server = subprocess.Popen([sys.executable, "-c", GARBLING_SERVER], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        port = int(server.stdout.readline())
+        yield "http://127.0.0.1:%d" % port
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_an_unparsable_response_fails_without_quoting_the_body(garbling_endpoint, caplog):
