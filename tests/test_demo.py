@@ -21,7 +21,7 @@ def run_demo(*args):
     proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "demo.py")] + list(args),
                           capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, PATH="/usr/bin:/bin:" + os.environ["PATH"]))
-    return proc.returncode, proc.stdout + proc.stderr
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_demo_twice_then_delete(stack, kube_api_client, vault_client, consul_client):
@@ -31,8 +31,8 @@ def test_demo_twice_then_delete(stack, kube_api_client, vault_client, consul_cli
     api = client.CustomObjectsApi(kube_api_client)
 
     for attempt in (1, 2):
-        code, out = run_demo()
-        assert code == 0, out
+        code, out, err = run_demo()
+        assert code == 0, out + err
         assert out.rstrip().endswith("orders-db is Ready."), out
         assert "no StackStorm API reachable" in out  # no st2 here: said on screen
         assert "workflow succeeded" in out
@@ -42,14 +42,14 @@ def test_demo_twice_then_delete(stack, kube_api_client, vault_client, consul_cli
         secret = vault_client.secrets.kv.v2.read_secret_version(
             path=obj["status"]["vaultPath"], mount_point="secret", raise_on_deleted_version=True)
         password = secret["data"]["data"]["password"]
-        assert password and password not in out
+        assert password and password not in out + err
         assert "password\": \"********" in out
         _, item = consul_client.kv.get(obj["status"]["consulKey"])
         assert json.loads(item["Value"])["db_instance_identifier"] == \
             obj["status"]["dbInstanceIdentifier"]
 
-    code, out = run_demo("--delete")
-    assert code == 0, out
+    code, out, err = run_demo("--delete")
+    assert code == 0, out + err
     assert "remove_finalizer" in out
     with pytest.raises(client.ApiException) as err:
         api.get_namespaced_custom_object("dbaas.stackstorm.com", "v1alpha1", "team-a",
