@@ -15,12 +15,12 @@ import uuid
 import boto3
 import hvac
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lib.chain import MASK, run_workflow
 from lib.database import db_instance_identifier
+from tests.fixtures.database.support import ensure_database_crd
 from tests.test_rules import matching_rules, render_action_parameters, rules
 from tests.test_workflows_static import assert_run_follows
 
@@ -35,21 +35,7 @@ CLOSED_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
 @pytest.fixture(scope="module")
 def crd(kube_api_client):
     """The Database CRD from k8s/crds/database.yaml, installed once (other tests may have)."""
-    ext = client.ApiextensionsV1Api(kube_api_client)
-    with open("k8s/crds/database.yaml", encoding="utf-8") as handle:
-        body = yaml.safe_load(handle)
-    try:
-        ext.create_custom_resource_definition(body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        status = ext.read_custom_resource_definition(body["metadata"]["name"]).status
-        if any(c.type == "Established" and c.status == "True" for c in status.conditions or []):
-            return body
-        time.sleep(0.2)
-    raise AssertionError("the Database CRD did not become Established")
+    ensure_database_crd(kube_api_client)
 
 
 @pytest.fixture
