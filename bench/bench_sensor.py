@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import sys
 import tempfile
 import threading
@@ -36,7 +35,7 @@ except ImportError:
 from kubernetes import client, config as kube_config  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-from tests.stack_plugin import run_stack_script  # noqa: E402
+from tests.stack_plugin import private_kube_env, run_stack_script  # noqa: E402
 from tests.test_sensor_custom_resource_sensor import (  # noqa: E402
     DB, SensorRunner, install_crds, wait_until)
 
@@ -44,12 +43,6 @@ from tests.test_sensor_custom_resource_sensor import (  # noqa: E402
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb():
@@ -143,11 +136,11 @@ def main():
 
     env = None
     if args.private:
-        env = dict(os.environ, STACK_DIR=tempfile.mkdtemp(prefix="bench-stack-"),
-                   STACK_KUBE_PORT=str(free_port()), STACK_ETCD_PORT=str(free_port()),
-                   STACK_ETCD_PEER_PORT=str(free_port()))
+        env = private_kube_env(tempfile.mkdtemp(prefix="bench-stack-"))
     proc = run_stack_script("up", "kube", env=env)
     if proc.returncode:
+        if args.private:
+            run_stack_script("down", "kube", env=env)
         sys.exit(proc.stderr)
     try:
         bench(args, env)

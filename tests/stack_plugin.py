@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Mapping
@@ -55,6 +56,21 @@ def pytest_configure(config):
 
 def stack_dir() -> Path:
     return Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack").absolute()
+
+
+def private_kube_env(stack_dir: str) -> dict:
+    """Environment for a private kube stack (etcd + API server) in ``stack_dir``, on three
+    distinct free ports: all three sockets are bound at once, so no port is handed out twice."""
+    sockets = [socket.socket() for _ in range(3)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        kube, etcd, peer = (str(sock.getsockname()[1]) for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return dict(os.environ, STACK_DIR=stack_dir, STACK_KUBE_PORT=kube, STACK_ETCD_PORT=etcd,
+                STACK_ETCD_PEER_PORT=peer)
 
 
 def run_stack_script(*args: str, env: dict | None = None, timeout: float = UP_TIMEOUT):

@@ -694,21 +694,15 @@ def test_missing_crd_is_logged_once_and_recovers(stack, kube_api_client, kube_na
 
 
 # ---------------------------------------------------------------------------- a private stack
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def private_kube(tmp_path_factory):
     """A kube-apiserver + etcd of our own, for outages that would disturb other tests."""
-    from tests.stack_plugin import run_stack_script
+    from tests.stack_plugin import private_kube_env, run_stack_script
 
-    env = dict(os.environ, STACK_DIR=str(tmp_path_factory.mktemp("private-stack")),
-               STACK_KUBE_PORT=str(_free_port()), STACK_ETCD_PORT=str(_free_port()),
-               STACK_ETCD_PEER_PORT=str(_free_port()))
+    env = private_kube_env(str(tmp_path_factory.mktemp("private-stack")))
     proc = run_stack_script("up", "kube", env=env)
+    if proc.returncode != 0:
+        run_stack_script("down", "kube", env=env)  # stop what did start (etcd)
     assert proc.returncode == 0, proc.stderr
     with open(os.path.join(env["STACK_DIR"], "stack.json")) as f:
         info = json.load(f)
