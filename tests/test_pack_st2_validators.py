@@ -76,4 +76,10 @@ def test_trigger_type_and_payload_schema(relpath):
 
 @pytest.mark.parametrize("relpath", pack_files("rules/*.yaml"))
 def test_rule(relpath):
-    RuleAPI(**load(relpath)).validate()
+    """RuleAPI.validate() checks the shape only; registration (RuleAPI.to_model) also runs
+    validate_criteria, which refuses a criterion without a pattern."""
+    from st2common.validators.api.reactor import validate_criteria
+
+    rule = load(relpath)
+    RuleAPI(**rule).validate()
+    validate_criteria(rule.get("criteria") or {})

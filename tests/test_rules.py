@@ -4,6 +4,8 @@ custom-resource event to exactly the workflow it should (status-only changes to 
 ``rule_matches`` is a tiny test-only evaluator of st2 rule criteria for the operators the rules
 use -- ``equals`` and ``nexists`` (``exists`` and ``nequals`` too) -- with st2's semantics
 (st2common/operators.py: equals is false for a None pattern; exists means "is not None").
+It first checks each criterion as st2's registrar does (``validate_criteria``), so a rule that
+`st2 pack install` would refuse cannot pass here.
 """
 
 import copy
@@ -19,6 +21,13 @@ PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULE_FILES = sorted(glob.glob(os.path.join(PACK_DIR, "rules", "*.yaml")))
 FIXTURES = os.path.join(PACK_DIR, "tests", "fixtures", "workflows")
 BUILTIN_TRIGGERS = {"core.st2.IntervalTimer": {"unit", "delta"}}
+# The operator names st2 knows (st2common/st2common/operators.py, get_allowed_operators()).
+ST2_OPERATORS = {
+    "matchwildcard", "matchregex", "regex", "iregex", "eq", "equals", "nequals", "neq", "ieq",
+    "iequals", "contains", "icontains", "ncontains", "incontains", "startswith", "istartswith",
+    "endswith", "iendswith", "lt", "lessthan", "gt", "greaterthan", "td_lt", "timediff_lt",
+    "td_gt", "timediff_gt", "exists", "nexists", "inside", "in", "ninside", "nin", "search",
+}
 OPERATORS = {
     "equals": lambda value, pattern: pattern is not None and value == pattern,
     "nequals": lambda value, pattern: value != pattern,
@@ -53,8 +62,32 @@ def _lookup(payload, dotted):
     return value
 
 
+class CriteriaError(ValueError):
+    """What st2's registrar says of a criterion it refuses."""
+
+
+def validate_criteria(criteria):
+    """Refuse criteria as st2 does when it registers a rule (`st2 pack install`, `st2ctl reload`):
+    st2common/st2common/validators/api/reactor.py ``validate_criteria`` wants a dict, an operator
+    st2 knows in each criterion's ``type`` and a ``pattern`` that is not null for every operator,
+    ``exists``/``nexists`` included (they ignore its value)."""
+    if not isinstance(criteria, dict):
+        raise CriteriaError("Criteria should be a dict.")
+    for key, value in criteria.items():
+        operator = value.get("type")
+        if operator is None:
+            raise CriteriaError("Operator not specified for field: " + key)
+        if operator not in ST2_OPERATORS:
+            raise CriteriaError("For field: %s, operator %s not in list of allowed operators"
+                                % (key, operator))
+        if value.get("pattern") is None:
+            raise CriteriaError("For field: %s, no pattern specified for operator %s"
+                                % (key, operator))
+
+
 def rule_matches(rule, trigger_ref, payload):
     """Whether st2 would fire ``rule`` for a ``trigger_ref`` trigger carrying ``payload``."""
+    validate_criteria(rule.get("criteria") or {})
     if rule["trigger"]["type"] != trigger_ref or not rule.get("enabled", True):
         return False
     for key, criterion in (rule.get("criteria") or {}).items():
@@ -102,7 +135,9 @@ def test_every_rule_is_well_formed():
         assert trigger in triggers or trigger in BUILTIN_TRIGGERS, (name, trigger)
         if trigger in BUILTIN_TRIGGERS:
             assert set(rule["trigger"].get("parameters") or {}) <= BUILTIN_TRIGGERS[trigger]
-        # Criteria name payload fields of the trigger type and use known operators.
+        # Criteria pass st2's registrar, name payload fields of the trigger type and use
+        # operators this file can evaluate.
+        validate_criteria(rule.get("criteria") or {})
         for key, criterion in (rule.get("criteria") or {}).items():
             field = key.split(".")[1]
             assert field in triggers[trigger]["payload_schema"]["properties"], (name, key)
@@ -171,8 +206,21 @@ def test_action_parameters_carry_the_whole_payload():
 def test_evaluator_follows_st2_semantics():
     rule = {"trigger": {"type": "t"}, "criteria": {
         "trigger.a": {"type": "equals", "pattern": False},
-        "trigger.b.c": {"type": "nexists"}}}
+        "trigger.b.c": {"type": "nexists", "pattern": ""}}}
     assert rule_matches(rule, "t", {"a": False, "b": {"c": None}})
     assert not rule_matches(rule, "t", {"a": None, "b": {}})
     assert not rule_matches(rule, "t", {"a": False, "b": {"c": "x"}})
     assert not rule_matches(rule, "u", {"a": False, "b": {}})
+
+
+@pytest.mark.parametrize("criterion, message", [
+    ({"type": "nexists"}, "no pattern specified for operator nexists"),
+    ({"type": "equals", "pattern": None}, "no pattern specified for operator equals"),
+    ({"pattern": "x"}, "Operator not specified"),
+    ({"type": "isnull", "pattern": "x"}, "operator isnull not in list"),
+])
+def test_criteria_st2_refuses_are_refused(criterion, message):
+    """Each of these fails `st2 pack install` (registration with fail-on-failure)."""
+    rule = {"trigger": {"type": "t"}, "criteria": {"trigger.a": criterion}}
+    with pytest.raises(CriteriaError, match=message):
+        rule_matches(rule, "t", {"a": None})
