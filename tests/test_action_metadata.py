@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from lib.action import BaseAction
+from lib.st2_schema import output_schema_problem
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER_TYPES = ("python-script", "orquesta")
@@ -233,6 +234,9 @@ def metadata_problems(path, pack_dir=PACK_DIR):
         except jsonschema.SchemaError as e:
             problems.append("%s: output_schema is not a valid JSON schema: %s" % (where, e.message))
         problems += _secret_output_problems(where, output_schema)
+        problem = output_schema_problem(output_schema)
+        if problem:  # st2 would ignore it: no result checks, no masking
+            problems.append("%s: StackStorm ignores this output_schema: %s" % (where, problem))
     if os.path.isfile(entry_path):
         if runner_type == "python-script":
             problems += python_entry_problems(where, entry_path, stem, params)
@@ -400,6 +404,26 @@ def test_python_class_rules(tmp_path):
     [problem] = metadata_problems(write_action(tmp_path, GOOD_META, broken), str(tmp_path))
     assert problem == ("actions/greet.yaml: %s cannot be imported: ModuleNotFoundError: No module "
                        "named 'no_such_module_xyz'" % (tmp_path / "actions/greet.py"))
+
+
+def test_output_schema_types_st2_would_ignore(tmp_path):
+    """st2 validates results and masks secrets only with an output_schema it deems valid
+    (st2common/util/output_schema.py _output_schema_is_valid); lib/st2_schema.py says why."""
+    meta = dict(GOOD_META, output_schema={"type": "object", "properties": {
+        "error": {"type": ["string", "null"]}}})
+    assert metadata_problems(write_action(tmp_path, meta), str(tmp_path)) == [
+        "actions/greet.yaml: StackStorm ignores this output_schema: output_schema.error: `type` "
+        "must be one JSON type name, got ['string', 'null'] (use anyOf for a nullable value)"]
+    meta["output_schema"] = {"type": "object", "properties": {"items": {
+        "type": "array", "items": {"anyOf": [{"type": ["string", "null"]}]}}}}
+    assert metadata_problems(write_action(tmp_path, meta), str(tmp_path)) == [
+        "actions/greet.yaml: StackStorm ignores this output_schema: output_schema.items[].anyOf"
+        "[0]: `type` must be one JSON type name, got ['string', 'null'] (use anyOf for a nullable "
+        "value)"]
+    meta["output_schema"] = {"properties": {"error": {"type": "string"}}}
+    assert metadata_problems(write_action(tmp_path, meta), str(tmp_path)) == [
+        "actions/greet.yaml: StackStorm ignores this output_schema: output_schema needs a "
+        "top-level `type`"]
 
 
 def test_looks_secret():

@@ -42,6 +42,8 @@ import traceback
 
 import yaml
 
+from lib.st2_schema import check_output
+
 __all__ = [
     "CAS_RETRY_COUNT",
     "CAS_RETRY_DELAY",
@@ -240,6 +242,8 @@ class _Run:
                 ok, raw = self.call_hook(task, ref, copy.deepcopy(params), call)
             else:
                 ok, raw = call()
+            if ok:
+                ok, raw = check_output(meta, raw, "result")
         secret_in = _secret_params(meta)
         record["parameters"] = {
             k: (MASK if k in secret_in else copy.deepcopy(v)) for k, v in params.items()
@@ -629,7 +633,12 @@ _FUNCTIONS = {
 def _execute(name, params, config, on_step, poll_count, poll_delay, call_hook, sleep, capture):
     run = _Run(name, config, on_step, poll_count, poll_delay, call_hook, sleep, capture)
     status, output = _FUNCTIONS[name](run, **params)
-    return {"workflow": name, "status": status, "output": output, "steps": run.steps}
+    result = {"workflow": name, "status": status, "output": output, "steps": run.steps}
+    if status == "succeeded":
+        ok, checked = check_output(action_metadata(name), {"output": output}, "output")
+        if not ok:
+            result.update(status="failed", output=checked)
+    return result
 
 
 def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL_COUNT,
