@@ -1,7 +1,7 @@
 """aws.database_cleanup: delete a database's Vault secret and Consul key if this uid owns them."""
 
 from lib.action import BaseAction
-from lib.consul import KV as ConsulKV, ConsulError, owner_of
+from lib.consul_kv import KV as ConsulKV, ConsulError, owner_of
 from lib.database import check_kv_path, check_text
 from lib.vault import KV as VaultKV
 

@@ -11,9 +11,12 @@ try:  # StackStorm installed (e.g. st2 pack tests run inside st2's virtualenv)
 except ImportError:
     sys.path.insert(0, os.path.join(PACK_DIR, "tests", "st2_standin"))
 
-# StackStorm's python runner puts the action's folder on sys.path (so `lib.*` imports work); the
-# sensor container puts the sensor's folder there, and the sensor adds `actions/` itself.
-for sub in ("actions", "sensors"):
+# The module search path of st2-run-pack-tests (st2common/bin/st2-run-pack-tests: PYTHONPATH is
+# sensors/, actions/, actions/lib/, ahead of site-packages), which is also how StackStorm's
+# python runner ranks actions/lib ahead of StackStorm's own virtualenv
+# (st2common/util/sandboxing.py get_sandbox_python_path_for_python_action). A module in
+# actions/lib named like an installed package shadows it here as it does there.
+for sub in ("actions/lib", "actions", "sensors"):
     path = os.path.join(PACK_DIR, sub)
     if path not in sys.path:
         sys.path.insert(0, path)
