@@ -202,7 +202,7 @@ def bench(args, env):
           "API server ended a watch (timeout, or the client fell behind) and it resumed"
           % (bare_status["watches"], sensor_stats["watches"], sensor_stats["lists"],
              sensor_stats["gone"], sensor_stats["errors"]))
-    state_bytes = sum(len(kv.value) for kv in runner.service.list_values(prefix="crs/"))
+    state_bytes = sum(len(kv.value) for kv in runner.service.list_values(prefix="crs."))
     print("RSS %.0f -> %.0f MB (the whole bench process: sensor, bare watch, 8 writers, the "
           "recorded triggers)" % (rss_before, rss_after))
     print("state: %d datastore writes for %d events; %.2f MB stored (%d bytes/object)"

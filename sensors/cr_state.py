@@ -11,10 +11,15 @@ event). That is enough to
 
 Layout in the datastore (local keys of the sensor, string values):
 
-    crs/<group>/<version>/<plural>/<namespace or _all>/meta
+    crs.<group>.<version>.<plural>.<namespace or _all>.meta
         {"v": 1, "cursor": "<resourceVersion>", "shards": 64, "objects": <count>}
-    crs/<group>/<version>/<plural>/<namespace or _all>/<nn>    (nn = 00 .. 3f)
+    crs.<group>.<version>.<plural>.<namespace or _all>.<nn>    (nn = 00 .. 3f)
         "z:" + base64(zlib(JSON {uid: record}))
+
+Key names hold no "/": st2api routes ``/v1/keys/{name}`` with one path segment per name, so a
+name with "/" (or "%2F") answers 404 to GET and PUT (st2common/st2common/router.py, routes'
+default ``[^/]+``). No group, version, plural or namespace contains "." in a way that could make
+two resources' prefixes collide: versions, plurals and namespaces have no dots.
 
 Objects are spread over ``shards`` keys by crc32(uid), so one change rewrites about 1/64 of the
 state, not all of it (10,000 Database objects are ~6 MB of JSON, ~0.3 MB compressed).
@@ -56,7 +61,7 @@ class ResourceState(object):
         self._resource = resource
         self._ds_lock = lock or threading.Lock()
         self._lock = threading.RLock()
-        self.prefix = "crs/%s/%s/%s/%s/" % (
+        self.prefix = "crs.%s.%s.%s.%s." % (
             resource["group"], resource["version"], resource["plural"],
             resource.get("namespace") or "_all",
         )

@@ -58,7 +58,7 @@ def test_one_change_rewrites_one_shard_and_the_meta_key():
     service.set_calls.clear()
     state.put(to_payload("MODIFIED", obj(7, rv="2"), DB))
     state.flush()
-    prefix = "crs/dbaas.stackstorm.com/v1alpha1/databases/team-a/"
+    prefix = "crs.dbaas.stackstorm.com.v1alpha1.databases.team-a."
     assert service.set_calls == [prefix + "%02x" % state.shard_of("uid-00007"), prefix + "meta"]
     assert state.flush() == 0 and service.set_calls[-1] == prefix + "meta"
 
@@ -85,7 +85,7 @@ def test_values_are_strings_and_meta_is_readable_json():
     state.put(to_payload("ADDED", obj(1), DB))
     state.set_cursor("9")
     state.flush()
-    meta = json.loads(service.get_value("crs/dbaas.stackstorm.com/v1alpha1/databases/team-a/meta"))
+    meta = json.loads(service.get_value("crs.dbaas.stackstorm.com.v1alpha1.databases.team-a.meta"))
     assert meta == {"v": 1, "cursor": "9", "shards": 64, "objects": 1}
 
 
@@ -122,7 +122,7 @@ def test_ten_thousand_objects_stay_compact():
     for i in range(10000):
         state.put(to_payload("ADDED", obj(i), DB))
     state.flush()
-    stored = sum(len(v.value) for v in service.list_values(local=True, prefix="crs/"))
+    stored = sum(len(v.value) for v in service.list_values(local=True, prefix="crs."))
     assert stored < 1500000, stored  # ~300 bytes of JSON per object before compression
     assert ResourceState(service, DB).load() == 10000
 

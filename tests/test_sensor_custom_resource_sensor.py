@@ -491,7 +491,7 @@ def test_restart_emits_each_missed_change_once(crds, stack, kube_api_client, kub
     assert first.triggers == [("aws.custom_resource_added", expected("ADDED", obj))
                               for obj in (a, b, c)]
     assert first.service.get_value(
-        "crs/dbaas.stackstorm.com/v1alpha1/databases/%s/meta" % kube_namespace)
+        "crs.dbaas.stackstorm.com.v1alpha1.databases.%s.meta" % kube_namespace)
 
     # While the sensor is down: create d, change b's spec, delete c, create and delete e.
     d = objects.create("d-db", {"engine": "mysql"})

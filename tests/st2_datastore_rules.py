@@ -1,0 +1,74 @@
+"""What StackStorm does with a sensor's or action's datastore calls, where st2tests' mocks differ.
+
+st2tests' MockDatastoreService keeps any name in a dict. The real services
+(st2common/st2common/services/datastore.py, DatastoreService) go through st2client to st2api:
+
+- st2client puts the full key name into the URL path unquoted (st2client/st2client/models/core.py,
+  ``get_by_id``/``update``/``delete``: ``"/keys/%s" % id``) and st2api routes ``/v1/keys/{name}``
+  with one path segment (st2common/st2common/router.py, routes' default ``[^/]+``). A name with
+  "/" (``%2F`` too: the server decodes it first), "?", "#", "%" or white space never reaches the
+  key: PUT answers 404, so ``set_value`` raises; GET answers 404, which ``get_value`` turns into
+  None, as it turns every error into None (it logs the exception).
+- ``set_value`` stores ``str(value)``.
+
+``DatastoreRules`` applies that to a service whose ``get_value``/``set_value``/``delete_value``
+take the short (local) name; the stand-in and tests/sensor_service.py use it, so the sensor is
+tested with the names StackStorm accepts whether st2tests or the stand-in is installed.
+"""
+
+import re
+
+import requests
+
+__all__ = ["DatastoreRules", "key_name_problem"]
+
+# What survives as one unquoted URL path segment: RFC 3986 pchar without "%".
+_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
+
+
+def key_name_problem(full_name):
+    """None when st2api can address ``full_name``, else why not."""
+    if not isinstance(full_name, str) or not full_name:
+        return "a key name must be a non-empty string, got %r" % (full_name,)
+    if not _SEGMENT.match(full_name):
+        bad = sorted({c for c in full_name if not _SEGMENT.match(c)})
+        return ("st2api cannot address key %r: %s in a key name; the name is one URL path "
+                "segment (/v1/keys/{name}), so the API answers 404" % (full_name, " ".join(
+                    repr(c) for c in bad)))
+    return None
+
+
+def _not_found(method, full_name, problem):
+    response = requests.Response()
+    response.status_code = 404
+    response.reason = "Not Found\nMESSAGE: %s" % problem
+    response.url = "http://127.0.0.1:9101/v1/keys/%s" % full_name
+    return requests.exceptions.HTTPError("404 Client Error: %s for url: %s %s"
+                                         % (response.reason, method, response.url),
+                                         response=response)
+
+
+class DatastoreRules(object):
+    """Mixin over a datastore service: calls st2api would refuse fail as they fail there."""
+
+    def _full_key_name(self, name, local):
+        return self.datastore_service._get_full_key_name(  # pylint: disable=protected-access
+            name=name, local=local)
+
+    def get_value(self, name, local=True, scope="system", decrypt=False):
+        if key_name_problem(self._full_key_name(name, local)):
+            return None  # GET answered 404: get_by_id returns None
+        return super().get_value(name, local=local, scope=scope, decrypt=decrypt)
+
+    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
+        full_name = self._full_key_name(name, local)
+        problem = key_name_problem(full_name)
+        if problem:
+            raise _not_found("PUT", full_name, problem)
+        return super().set_value(name, str(value), ttl=ttl, local=local, scope=scope,
+                                 encrypt=encrypt)
+
+    def delete_value(self, name, local=True, scope="system"):
+        if key_name_problem(self._full_key_name(name, local)):
+            return False  # DELETE answered 404: delete_value returns False
+        return super().delete_value(name, local=local, scope=scope)
