@@ -21,7 +21,7 @@ from kubernetes.client.rest import ApiException
 from lib.chain import MASK, run_workflow
 from lib.database import db_instance_identifier
 from tests.fixtures.database.support import ensure_database_crd
-from tests.test_rules import matching_rules, render_action_parameters, rules
+from tests.st2_rules_engine import matching_rules, render_action_parameters, rules
 from tests.test_workflows_static import assert_run_follows
 
 pytestmark = pytest.mark.integration

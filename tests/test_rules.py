@@ -1,119 +1,22 @@
 """Rules: they reference real trigger types, actions and payload fields, and route each kind of
 custom-resource event to exactly the workflow it should (status-only changes to none).
 
-``rule_matches`` is a tiny test-only evaluator of st2 rule criteria for the operators the rules
-use -- ``equals`` and ``nexists`` (``exists`` and ``nequals`` too) -- with st2's semantics
-(st2common/operators.py: equals is false for a None pattern; exists means "is not None").
-It first checks each criterion as st2's registrar does (``validate_criteria``), so a rule that
-`st2 pack install` would refuse cannot pass here.
+The rules are evaluated by tests/st2_rules_engine.py, which follows StackStorm's registrar,
+criteria operators and parameter rendering.
 """
 
-import copy
-import glob
 import json
 import os
 
 import jinja2
 import pytest
-import yaml
+from hypothesis import given, settings, strategies as st
 
-PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RULE_FILES = sorted(glob.glob(os.path.join(PACK_DIR, "rules", "*.yaml")))
+from tests.st2_rules_engine import (BUILTIN_TRIGGERS, OPERATORS, PACK_DIR, CriteriaError,
+                                    load_yaml, matching_rules, render_action_parameters,
+                                    rule_matches, rules, trigger_types, validate_criteria)
+
 FIXTURES = os.path.join(PACK_DIR, "tests", "fixtures", "workflows")
-BUILTIN_TRIGGERS = {"core.st2.IntervalTimer": {"unit", "delta"}}
-# The operator names st2 knows (st2common/st2common/operators.py, get_allowed_operators()).
-ST2_OPERATORS = {
-    "matchwildcard", "matchregex", "regex", "iregex", "eq", "equals", "nequals", "neq", "ieq",
-    "iequals", "contains", "icontains", "ncontains", "incontains", "startswith", "istartswith",
-    "endswith", "iendswith", "lt", "lessthan", "gt", "greaterthan", "td_lt", "timediff_lt",
-    "td_gt", "timediff_gt", "exists", "nexists", "inside", "in", "ninside", "nin", "search",
-}
-OPERATORS = {
-    "equals": lambda value, pattern: pattern is not None and value == pattern,
-    "nequals": lambda value, pattern: value != pattern,
-    "exists": lambda value, pattern: value is not None,
-    "nexists": lambda value, pattern: value is None,
-}
-
-
-def load_yaml(path):
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def rules():
-    return {load_yaml(path)["name"]: load_yaml(path) for path in RULE_FILES}
-
-
-def trigger_types():
-    found = {}
-    for path in glob.glob(os.path.join(PACK_DIR, "triggers", "*.yaml")):
-        data = load_yaml(path)
-        found["%s.%s" % (data["pack"], data["name"])] = data
-    return found
-
-
-def _lookup(payload, dotted):
-    value = payload
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-class CriteriaError(ValueError):
-    """What st2's registrar says of a criterion it refuses."""
-
-
-def validate_criteria(criteria):
-    """Refuse criteria as st2 does when it registers a rule (`st2 pack install`, `st2ctl reload`):
-    st2common/st2common/validators/api/reactor.py ``validate_criteria`` wants a dict, an operator
-    st2 knows in each criterion's ``type`` and a ``pattern`` that is not null for every operator,
-    ``exists``/``nexists`` included (they ignore its value)."""
-    if not isinstance(criteria, dict):
-        raise CriteriaError("Criteria should be a dict.")
-    for key, value in criteria.items():
-        operator = value.get("type")
-        if operator is None:
-            raise CriteriaError("Operator not specified for field: " + key)
-        if operator not in ST2_OPERATORS:
-            raise CriteriaError("For field: %s, operator %s not in list of allowed operators"
-                                % (key, operator))
-        if value.get("pattern") is None:
-            raise CriteriaError("For field: %s, no pattern specified for operator %s"
-                                % (key, operator))
-
-
-def rule_matches(rule, trigger_ref, payload):
-    """Whether st2 would fire ``rule`` for a ``trigger_ref`` trigger carrying ``payload``."""
-    validate_criteria(rule.get("criteria") or {})
-    if rule["trigger"]["type"] != trigger_ref or not rule.get("enabled", True):
-        return False
-    for key, criterion in (rule.get("criteria") or {}).items():
-        assert key.startswith("trigger."), key
-        operator = OPERATORS[criterion["type"]]
-        if not operator(_lookup(payload, key[len("trigger."):]), criterion.get("pattern")):
-            return False
-    return True
-
-
-def matching_rules(trigger_ref, payload):
-    """Names of the rules that fire for this trigger."""
-    return sorted(name for name, rule in rules().items()
-                  if rule_matches(rule, trigger_ref, payload))
-
-
-def render_action_parameters(rule, payload):
-    """The rule's action parameters as st2 renders them: a value that is exactly one Jinja
-    expression keeps the type of what it evaluates to (here ``{{ trigger }}`` -> the payload)."""
-    rendered = {}
-    for key, value in (rule["action"].get("parameters") or {}).items():
-        if value == "{{ trigger }}":
-            rendered[key] = copy.deepcopy(payload)
-        else:
-            rendered[key] = jinja2.Environment().from_string(value).render(trigger=payload)
-    return rendered
 
 
 def _payload(name):
@@ -224,3 +127,23 @@ def test_criteria_st2_refuses_are_refused(criterion, message):
     rule = {"trigger": {"type": "t"}, "criteria": {"trigger.a": criterion}}
     with pytest.raises(CriteriaError, match=message):
         rule_matches(rule, "t", {"a": None})
+
+
+# Text the API server accepts in labels, annotations and legacy fields reaches the payload as is.
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | _TEXT,
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels=st.dictionaries(_TEXT, _TEXT, max_size=5), extra=_JSON)
+def test_the_payload_reaches_the_workflow_unchanged_through_st2_rendering(labels, extra):
+    """"{{ trigger }}" is rendered to text and read back (tests/st2_rules_engine.py): quotes,
+    backslashes, braces, newlines and non-ASCII in any field come back as they were sent."""
+    payload = _payload("trigger_added.json")
+    payload["labels"] = labels
+    payload["annotations"] = {"note": "{{ trigger }} {% raw %}'\"\n"}
+    payload["spec"]["legacy"] = extra
+    assert render_action_parameters(rules()["database_create"], payload) == {
+        "resource": json.loads(json.dumps(payload))}
