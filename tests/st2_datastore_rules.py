@@ -9,7 +9,11 @@ st2tests' MockDatastoreService keeps any name in a dict. The real services
   "/" (``%2F`` too: the server decodes it first), "?", "#", "%" or white space never reaches the
   key: PUT answers 404, so ``set_value`` raises; GET answers 404, which ``get_value`` turns into
   None, as it turns every error into None (it logs the exception).
-- ``set_value`` stores ``str(value)``.
+- ``set_value`` stores ``str(value)``, in one MongoDB document (st2common/st2common/models/db/
+  keyvalue.py ``KeyValuePairDB``): a value near MongoDB's 16 MiB document limit fails with
+  DocumentTooLarge, which st2api answers with 500. Values are not otherwise limited.
+- ``ttl``: st2 expires the key after that many seconds; st2tests' mock ignores it with a warning.
+  The pack sets no TTL.
 
 ``DatastoreRules`` applies that to a service whose ``get_value``/``set_value``/``delete_value``
 take the short (local) name; the stand-in and tests/sensor_service.py use it, so the sensor is
@@ -22,6 +26,8 @@ import requests
 
 __all__ = ["DatastoreRules", "key_name_problem"]
 
+# MongoDB's BSON document limit, less room for the key's other fields.
+MAX_VALUE_BYTES = 16 * 1024 * 1024 - 64 * 1024
 # What survives as one unquoted URL path segment: RFC 3986 pchar without "%".
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
 
@@ -38,13 +44,15 @@ def key_name_problem(full_name):
     return None
 
 
-def _not_found(method, full_name, problem):
+def _http_error(status, reason, method, full_name, problem):
+    """What st2client raises for an error answer (``handle_error``: raise_for_status)."""
     response = requests.Response()
-    response.status_code = 404
-    response.reason = "Not Found\nMESSAGE: %s" % problem
+    response.status_code = status
+    response.reason = "%s\nMESSAGE: %s" % (reason, problem)
     response.url = "http://127.0.0.1:9101/v1/keys/%s" % full_name
-    return requests.exceptions.HTTPError("404 Client Error: %s for url: %s %s"
-                                         % (response.reason, method, response.url),
+    kind = "Client" if status < 500 else "Server"
+    return requests.exceptions.HTTPError("%d %s Error: %s for url: %s %s"
+                                         % (status, kind, response.reason, method, response.url),
                                          response=response)
 
 
@@ -64,8 +72,13 @@ class DatastoreRules(object):
         full_name = self._full_key_name(name, local)
         problem = key_name_problem(full_name)
         if problem:
-            raise _not_found("PUT", full_name, problem)
-        return super().set_value(name, str(value), ttl=ttl, local=local, scope=scope,
+            raise _http_error(404, "Not Found", "PUT", full_name, problem)
+        value = str(value)
+        if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+            raise _http_error(500, "Internal Server Error", "PUT", full_name,
+                              "DocumentTooLarge: a value of %d bytes does not fit a MongoDB "
+                              "document" % len(value.encode("utf-8")))
+        return super().set_value(name, value, ttl=ttl, local=local, scope=scope,
                                  encrypt=encrypt)
 
     def delete_value(self, name, local=True, scope="system"):
