@@ -71,6 +71,34 @@ def test_secret_config_keys_are_marked_secret():
         assert schema[name].get("secret") is True, name
 
 
+def test_secret_config_values_are_encrypted_datastore_references():
+    """How StackStorm reads a `secret: true` config key (st2common/st2common/util/config_loader.py
+    ``_get_datastore_value_for_expression``): it renders the Jinja expression and *decrypts* the
+    result, so the datastore key must have been set with --encrypt; `| decrypt_kv` on such a key
+    is refused at registration (st2common/st2common/util/pack.py
+    ``validate_config_against_schema``). A clear-text secret in the config is exposed to anyone
+    who can read the config through the API."""
+    schema, example = load("config.schema.yaml"), load("aws.yaml.example")
+    secret_keys = sorted(k for k, v in schema.items() if v.get("secret"))
+    assert secret_keys
+    for key in secret_keys:
+        if key not in example:
+            continue
+        assert re.fullmatch(r"\{\{ *st2kv\.system\.[A-Za-z0-9_.-]+ *\}\}", example[key]), (
+            "aws.yaml.example %s: expected a {{ st2kv.system.<name> }} reference, got %r"
+            % (key, example[key]))
+    for key, value in example.items():
+        if isinstance(value, str) and "decrypt_kv" in value:
+            assert not schema.get(key, {}).get("secret"), (
+                "%s: st2 decrypts secret keys itself and refuses | decrypt_kv on them" % key)
+    with open(os.path.join(PACK_DIR, "docs", "install.md"), encoding="utf-8") as handle:
+        install = handle.read()
+    for key in secret_keys:
+        if key in example:
+            assert re.search(r"st2 key set %s .*--encrypt" % key, install), (
+                "docs/install.md must say to store %s with --encrypt" % key)
+
+
 def test_icon_is_a_64x64_png():
     with open(os.path.join(PACK_DIR, "icon.png"), "rb") as f:
         head = f.read(24)
