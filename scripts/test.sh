@@ -16,6 +16,9 @@ say "lint: flake8"
 say "lint: pylint -E"
 "$VENV/bin/pylint" -E --rcfile=.pylintrc actions sensors
 
+say "lint: the pack's code runs on Python 3.8 (StackStorm 3.8 hosts): vermin"
+"$VENV/bin/vermin" -q --no-tips --violations -t=3.8- actions sensors
+
 say "docs: README tables match the metadata (scripts/gen_docs.py --check)"
 "$VENV/bin/python" scripts/gen_docs.py --check
 
