@@ -82,7 +82,7 @@ def test_installing_keeps_stackstorms_pins(st2_like_venv, name):
 
 def test_the_pins_stand_for_stackstorm_where_it_is_installed():
     """Where StackStorm is importable, its installed versions are the pins written above."""
-    pytest.importorskip("st2common")
+    pytest.importorskip("st2common.models.api.action")  # the real one, not the stand-in
     from importlib.metadata import version  # pylint: disable=import-outside-toplevel
 
     for package, pinned in ST2_PINS.items():
