@@ -1,64 +1,35 @@
 """StackStorm RBAC definitions (rbac/) and the LDAP sign-in example (st2/st2.conf.ldap.example).
 
-StackStorm is not installable here, so the rules st2 applies when it loads these files are
-restated from its source: the permission types of st2 v3.9.0 (tests/fixtures/
-st2_permission_types.txt), the role and mapping file formats (st2common/models/api/rbac.py
-RoleDefinitionFileFormatAPI, AuthGroupToRoleMapAssignmentFileFormatAPI) and the arguments of
-st2-auth-ldap's LDAPAuthenticationBackend.
+StackStorm is not installable here, so the rules st2 applies are restated from its source and
+checked here: the permission types of st2 v3.9.0 (tests/fixtures/st2_permission_types.txt), the
+role and mapping file formats (st2common/models/api/rbac.py RoleDefinitionFileFormatAPI,
+AuthGroupToRoleMapAssignmentFileFormatAPI), which grants st2-rbac-backend's resolvers consult for
+which request (tests/st2_rbac_model.py), the arguments of st2-auth-ldap's
+LDAPAuthenticationBackend, and how oslo.config reads st2.conf (tests/st2_conf.py). The same facts
+are run against StackStorm itself by tests/test_rbac_st2.py when StackStorm is importable.
 """
 
-import configparser
 import glob
-import json
 import os
 import re
 
 import pytest
 import yaml
 
-PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RBAC_DIR = os.path.join(PACK_DIR, "rbac")
-LDAP_EXAMPLE = os.path.join(PACK_DIR, "st2", "st2.conf.ldap.example")
-PERMISSION_TYPES_FILE = os.path.join(PACK_DIR, "tests", "fixtures", "st2_permission_types.txt")
-SYSTEM_ROLES = {"system_admin", "admin", "observer"}  # st2common/rbac/types.py SystemRole
+from tests import st2_conf
+from tests import st2_rbac_model as model
+from tests.rbac_files import (
+    DOCS, LDAP_ACCEPTED, LDAP_DEFAULTS, LDAP_EXAMPLE, LDAP_REQUIRED, MAPPINGS, PACK_DIR,
+    PERMISSION_TYPES, ROLES, SYSTEM_ROLES, docs_role_table, ldap_kwargs, ldap_sections, read,
+    role_named)
+
 ROLE_KEYS = {"name", "description", "enabled", "permission_grants"}
 GRANT_KEYS = {"resource_uid", "permission_types"}
 MAPPING_KEYS = {"group", "description", "enabled", "roles"}
-# st2auth_ldap/ldap_backend.py LDAPAuthenticationBackend.__init__ (StackStorm/st2-auth-ldap
-# b0bdcf1e6ca11cf9c8541f09961fb32ee0690493): the arguments without a default, and all of them.
-LDAP_REQUIRED = {"bind_dn", "bind_password", "base_ou", "group_dns", "host"}
-LDAP_ACCEPTED = LDAP_REQUIRED | {
-    "port", "scope", "id_attr", "account_pattern", "group_pattern", "use_ssl", "use_tls",
-    "cacert", "network_timeout", "chase_referrals", "debug", "client_options",
-    "group_dns_check", "cache_user_groups_response", "cache_user_groups_cache_ttl",
-    "cache_user_groups_cache_max_size", "base_ou_group"}
 # Actions that act with the pack's AWS identity, or with Vault/Consul/Kubernetes write access,
 # whatever the caller passes: application teams never run them directly.
 PRIVILEGED_ACTIONS = {"boto3action", "assume_role"}
 READ_ONLY_AWS_CALL = re.compile(r"^(describe|list|get)_")
-
-
-def load_permission_types(path=PERMISSION_TYPES_FILE):
-    """{resource type or "global": {permission types}} from the fixture."""
-    table = {}
-    with open(path) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
-                resource_type, permission_type = line.split()
-                table.setdefault(resource_type, set()).add(permission_type)
-    return table
-
-
-PERMISSION_TYPES = load_permission_types()
-
-
-def load_yaml_files(folder):
-    result = {}
-    for path in sorted(glob.glob(os.path.join(folder, "*.yaml"))):
-        with open(path) as f:
-            result[os.path.relpath(path, PACK_DIR)] = yaml.safe_load(f)
-    return result
 
 
 def pack_resources(pack_dir=PACK_DIR):
@@ -144,15 +115,6 @@ def pack_actions():
             for p in glob.glob(os.path.join(PACK_DIR, "actions", "*.yaml"))}
 
 
-ROLES = load_yaml_files(os.path.join(RBAC_DIR, "roles"))
-MAPPINGS = load_yaml_files(os.path.join(RBAC_DIR, "mappings"))
-
-
-def role_named(name):
-    [role] = [r for r in ROLES.values() if r.get("name") == name]
-    return role
-
-
 def test_permission_types_fixture_has_what_the_roles_rely_on():
     assert {"pack_view", "action_view", "rule_view", "sensor_type_view", "action_execute",
             "pack_all", "action_all", "rule_all", "sensor_type_all"} <= PERMISSION_TYPES["pack"]
@@ -229,6 +191,11 @@ def test_admin_role_covers_the_pack_and_its_secrets():
                 if g.get("resource_uid", "").startswith("key_value_pair:"))
     secrets_in_example = sorted(u for u in pack_resources() if u.startswith("key_value_pair:"))
     assert kv == secrets_in_example
+    for uid in kv:
+        for request in ("PUT", "DELETE", "GET"):
+            check = {"PUT": "key_value_pair_set", "DELETE": "key_value_pair_delete",
+                     "GET": "key_value_pair_view"}[request]
+            assert model.passes(("resource", check, uid), [role]), (uid, check)
 
 
 @pytest.mark.parametrize("where", sorted(MAPPINGS))
@@ -249,25 +216,20 @@ def test_mappings_name_each_group_once():
     assert len(groups) == len(set(groups))
 
 
-def ldap_config(path=LDAP_EXAMPLE):
-    parser = configparser.ConfigParser(interpolation=None)
-    with open(path) as f:
-        parser.read_file(f)
-    return parser
-
-
-def ldap_kwargs():
-    return json.loads(ldap_config()["auth"]["backend_kwargs"])
-
-
 def test_ldap_example_parses_and_enables_rbac_with_group_sync():
-    config = ldap_config()
-    assert config["auth"]["mode"] == "standalone"
-    assert config["auth"]["backend"] == "ldap"
-    assert config["auth"].getboolean("enable") is True
-    assert config["rbac"].getboolean("enable") is True
-    assert config["rbac"]["backend"] == "default"
-    assert config["rbac"].getboolean("sync_remote_groups") is True
+    """Read as StackStorm reads it: oslo.config's file format and `$` substitution."""
+    config = ldap_sections()
+
+    def value(section, key):
+        return st2_conf.substitute(config[section][key])
+
+    assert value("auth", "mode") == "standalone"
+    assert value("auth", "backend") == "ldap"
+    assert value("auth", "enable") == "True"
+    assert value("rbac", "enable") == "True"
+    assert value("rbac", "backend") == "default"
+    assert value("rbac", "sync_remote_groups") == "True"
+    assert value("rbac", "permission_isolation") == "False"
 
 
 def test_ldap_backend_kwargs_are_what_st2_auth_ldap_takes():
@@ -331,3 +293,125 @@ def test_executable_actions_sees_pack_wide_grants():
                                   {"resource_uid": "action:aws:boto3action",
                                    "permission_types": ["action_execute"]}]}
     assert executable_actions(role, actions) == {"boto3action"}
+
+
+# --- what the grants do (st2-rbac-backend's resolvers, tests/st2_rbac_model.py) ---------------
+
+@pytest.mark.parametrize("where", sorted(ROLES))
+def test_every_grant_is_one_stackstorm_consults(where):
+    """st2-apply-rbac-definitions accepts pack_all, rule_enforcement_list, trigger_list, and
+    global types given on a resource; the resolvers then never consult them, or consult them for
+    every pack. A role must say what it does."""
+    assert model.grant_problems(where, ROLES[where]) == []
+
+
+def test_grant_problems_names_each_mistake():
+    role = {"permission_grants": [
+        {"resource_uid": "pack:aws", "permission_types": ["pack_all", "pack_view", "action_all"]},
+        {"resource_uid": "pack:aws", "permission_types": ["pack_register"]},
+        {"permission_types": ["rule_enforcement_list", "trigger_list", "rule_list"]},
+        {"resource_uid": "key_value_pair:st2kv.system:vault_token",
+         "permission_types": ["key_value_pair_set"]},
+    ]}
+    assert model.grant_problems("r.yaml", role) == [
+        "r.yaml: permission_grants[0] (pack:aws): pack_all is never consulted by "
+        "st2-rbac-backend's resolvers: it grants nothing",
+        "r.yaml: permission_grants[1] (pack:aws): pack_register acts on every pack, not only "
+        "on pack:aws: give it without resource_uid",
+        "r.yaml: permission_grants[2] (global): rule_enforcement_list is never consulted by "
+        "st2-rbac-backend's resolvers: it grants nothing",
+        "r.yaml: permission_grants[2] (global): trigger_list is never consulted by "
+        "st2-rbac-backend's resolvers: it grants nothing",
+    ]
+
+
+def test_honoured_types_are_types_stackstorm_accepts_there():
+    """The model's table only names permission types st2 accepts for that resource type."""
+    for resource_type, honoured in model.HONOURED.items():
+        valid = PERMISSION_TYPES["global" if resource_type is None else resource_type]
+        assert honoured["scoped"] | honoured["global"] <= valid, resource_type
+    assert "pack_all" in PERMISSION_TYPES["pack"]
+    assert "pack_all" not in model.HONOURED["pack"]["scoped"] | model.HONOURED["pack"]["global"]
+
+
+def test_pack_owners_can_open_the_pack_and_its_config():
+    """GET /v1/packs/aws and /v1/configs/aws ask for pack_view exactly (PackPermissionsResolver):
+    pack_all was a 403 on both."""
+    admin = role_named("dbaas_admin")
+    for request in ("GET /v1/packs/aws", "GET /v1/configs/aws"):
+        assert model.allows(request, [admin]), request
+        pack_all_only = {"permission_grants": [{"resource_uid": "pack:aws",
+                                                "permission_types": ["pack_all"]}]}
+        assert not model.allows(request, [pack_all_only]), request
+
+
+def test_model_requests_are_the_documented_ones():
+    documented = [request for _, requests, _ in docs_role_table() for request in requests]
+    assert sorted(documented) == sorted(set(documented)), "a request in two rows"
+    assert set(documented) == set(model.REQUESTS)
+
+
+def test_docs_role_table_is_what_stackstorm_allows():
+    """Each cell of docs/access.md section 3, against the role files and st2's rules. A row's
+    requests must all be allowed (yes) or all refused (no)."""
+    rows = docs_role_table()
+    assert rows, "docs/access.md has no table with a `requests` column"
+    wrong = []
+    for what, requests, answers in rows:
+        for column, (role, system_role, cell) in answers.items():
+            roles = [role_named(role)] if role else []
+            system = [system_role] if system_role else []
+            allowed = {request: model.allows(request, roles, system) for request in requests}
+            expected = {"yes": True, "no": False}.get(cell)
+            if expected is None or set(allowed.values()) != {expected}:
+                wrong.append("%s / %s: docs say %r, StackStorm: %s"
+                             % (what, column, cell, allowed))
+    assert wrong == []
+
+
+def test_whoever_may_set_a_pack_secret_may_read_it_decrypted_and_the_docs_say_so():
+    """st2api's GET /v1/keys/<name>?decrypt=true asks only for key_value_pair_view, which every
+    grant on the key passes (KeyValuePermissionsResolver.view_grant_permission_types)."""
+    for types in (["key_value_pair_set"], ["key_value_pair_delete"], ["key_value_pair_all"],
+                  ["key_value_pair_list"]):
+        role = {"permission_grants": [{"resource_uid": model.KEY % "vault_token",
+                                       "permission_types": types}]}
+        assert model.allows("GET /v1/keys/vault_token?decrypt=true", [role]), types
+    rows = {request: answers for _, requests, answers in docs_role_table()
+            for request in requests}
+    decrypt = rows.get("GET /v1/keys/vault_token?decrypt=true")
+    assert decrypt, "docs/access.md does not say who reads the pack's secrets decrypted"
+    assert {column: cell for column, (_, _, cell) in decrypt.items()} == {
+        "`dbaas_self_service` (app teams)": "no", "`dbaas_admin` (pack owners)": "yes",
+        "built-in `admin`": "yes", "built-in `observer`": "yes"}
+
+
+# --- sign-in (st2-auth-ldap) -------------------------------------------------------------------
+
+def effective_ldap(kwargs):
+    return {key: kwargs.get(key, default) for key, default in LDAP_DEFAULTS.items()}
+
+
+def test_docs_say_how_long_group_changes_take():
+    """st2-auth-ldap caches each user's groups (on unless the example turns it off) for
+    cache_user_groups_cache_ttl seconds: a moved user keeps the old roles and a user removed
+    from every group can still sign in until then (tests/test_rbac_st2.py shows it on slapd)."""
+    ldap = effective_ldap(ldap_kwargs())
+    docs = " ".join(read(DOCS).split())
+    example = " ".join(read(LDAP_EXAMPLE).split())
+    default_ttl = LDAP_DEFAULTS["cache_user_groups_cache_ttl"]
+    assert "`cache_user_groups_cache_ttl` seconds (default %d)" % default_ttl in docs
+    assert ("a user moved between groups signs in again with the old roles, and a user removed "
+            "from every group can still sign in") in docs
+    if ldap["cache_user_groups_response"]:
+        assert "The example sets it to `%d`" % ldap["cache_user_groups_cache_ttl"] in docs
+    else:
+        assert "The example sets it to `false`" in docs
+        assert "cache_user_groups_cache_ttl %d s" % default_ttl in example
+    assert "Roles belong to the user, not to the token" in docs
+    assert "their tokens keep working with those roles until each expires" in docs
+
+
+def test_example_token_ttl_is_the_one_the_docs_name():
+    ttl = int(st2_conf.substitute(ldap_sections()["auth"]["token_ttl"]))
+    assert "`token_ttl` (%d s" % ttl in " ".join(read(DOCS).split())
