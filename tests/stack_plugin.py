@@ -100,6 +100,18 @@ def run_stack_script(*args: str, env: dict | None = None, timeout: float = UP_TI
     )
 
 
+def stack_section(section: str, instance: str = "") -> dict:
+    """Outside pytest (benches, scripts): start the server of ``section`` (``kube``, ``consul``,
+    ...) of the main set or of instance ``instance`` if it is not up, and return its section of
+    stack.json. Exits with the script's message if the server cannot be started."""
+    server = SECTION_SERVER.get(section, section)
+    env = instance_env(instance) if instance else None
+    proc = run_stack_script("up", server, env=env)
+    if proc.returncode != 0:
+        raise SystemExit("scripts/stack.sh up %s failed:\n%s" % (server, proc.stderr))
+    return json.loads((stack_dir(instance) / "stack.json").read_text())[section]
+
+
 class Stack(Mapping):
     """The servers of scripts/stack.sh, started on first use.
 
