@@ -305,6 +305,9 @@ def _decode(response):
 def _api_error(what, exc, where):
     """The API server's status, reason and message from an ``ApiException``."""
     status, reason, message = exc.status, exc.reason, ""
+    if not status:  # raised by the client itself: TLS failures
+        return KubeCallError("%s failed: cannot reach %s: %s"
+                             % (what, where, str(reason).split("\n")[-1][:300]))
     try:
         body = json.loads(exc.body) if exc.body else {}
     except (TypeError, ValueError):
