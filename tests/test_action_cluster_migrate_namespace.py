@@ -92,8 +92,8 @@ def test_kinds_for():
     assert [k.name for k in kinds_for()] == [
         "ServiceAccount", "Secret", "ConfigMap", "Role", "RoleBinding", "ResourceQuota",
         "LimitRange", "NetworkPolicy"]
-    assert [k.name for k in kinds_for(["ConfigMap", "Deployment"])] == ["ConfigMap",
-                                                                       "Deployment"]
+    chosen = kinds_for(["Deployment", "ConfigMap"])
+    assert [k.name for k in chosen] == ["ConfigMap", "Deployment"]
     assert len(kinds_for(include_workloads=True)) == 16
     with pytest.raises(ValueError) as err:
         kinds_for(["Secrets"])

@@ -164,9 +164,9 @@ class Rest:
                 message = answer.get("message") or ""
             except (TypeError, ValueError, AttributeError):
                 pass
-            raise ApiError("%s %s on %s: %s %s: %s" % (method, path, self.label, exc.status,
-                                                        reason, message[:300]),
-                           exc.status, reason) from None
+            text = "%s %s on %s: %s %s: %s" % (
+                method, path, self.label, exc.status, reason, message[:300])
+            raise ApiError(text, exc.status, reason) from None
         except HTTPError as exc:
             raise MigrationError("cannot reach %s: %s" % (
                 self.label, str(getattr(exc, "reason", None) or exc)[:200])) from None
