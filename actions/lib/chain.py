@@ -733,7 +733,8 @@ def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL
     """Run workflow ``name`` (one of WORKFLOWS) through the pack's actions, in-process.
 
     ``resource`` is the trigger payload (the database workflows); reconcile_databases takes
-    ``region``, cluster_migrate its input as ``inputs`` (a dict); ``config`` the pack config. ``on_step(record)`` is called after each action execution.
+    ``region``, cluster_migrate its input as ``inputs`` (a dict); ``config`` the pack config.
+    ``on_step(record)`` is called after each action execution.
     ``poll_count``/``poll_delay`` bound the RDS polls (the YAML's retry count/delay).
     ``call_hook(task, action_ref, parameters, call)`` wraps each python action: it returns
     ``call()`` -- ``(succeeded, runner_result)`` -- or its own such pair (tests use it to
