@@ -136,3 +136,177 @@ def resource_versions(api_client, namespace):
         for name, obj in objects.items():
             versions[(kind, name)] = obj["metadata"]["resourceVersion"]
     return versions
+
+
+# --- Consul --------------------------------------------------------------------------------------
+
+def seed_prefix(consul_client, prefix, count, size=40):
+    """``count`` keys ``<prefix>key-NNNN`` with distinct values, written in transactions."""
+    import base64
+    import json as _json
+
+    values = {}
+    for i in range(count):
+        values["%skey-%04d" % (prefix, i)] = ("value-%04d-" % i + uuid.uuid4().hex * 4)[:size]
+    keys = sorted(values)
+    for start in range(0, count, 64):
+        ops = [{"KV": {"Verb": "set", "Key": k, "Value": base64.b64encode(
+            values[k].encode()).decode()}} for k in keys[start:start + 64]]
+        response = consul_client.http.put(lambda r: r, "/v1/txn", data=_json.dumps(ops))
+        assert response.code == 200, response.body
+    return values
+
+
+def kv_snapshot(consul_client, prefix):
+    """{key: value as text} of every key under ``prefix``."""
+    _, items = consul_client.kv.get(prefix, recurse=True)
+    return {item["Key"]: (item["Value"] or b"").decode() for item in items or []}
+
+
+class KVWatcher:
+    """Follows ``prefix`` on an agent with blocking queries (in a thread) and records when each
+    expected state of a key (a value, or None: deleted) is first seen there."""
+
+    def __init__(self, consul_client, prefix, wait="5s"):
+        import threading
+        import time
+
+        self._time = time.monotonic
+        self.client, self.prefix, self.wait = consul_client, prefix, wait
+        self.lock = threading.Lock()
+        self.expected = {}  # key -> (value or None, write time)
+        self.lags = {}  # key -> seconds from the write on the source to the state here
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def expect(self, key, value, written_at):
+        with self.lock:
+            self.expected[key] = (value, written_at)
+
+    def _check(self, state, now):
+        with self.lock:
+            for key, (value, written_at) in list(self.expected.items()):
+                if state.get(key) == value:
+                    self.lags[key] = now - written_at
+                    del self.expected[key]
+
+    def _run(self):
+        index = None
+        while not self.stop.is_set():
+            index, items = self.client.kv.get(self.prefix, recurse=True, index=index,
+                                              wait=self.wait)
+            state = {i["Key"]: (i["Value"] or b"").decode() for i in items or []}
+            self._check(state, self._time())
+
+    def wait_done(self, timeout=60):
+        import time
+
+        deadline = self._time() + timeout
+        while self._time() < deadline:
+            with self.lock:
+                if not self.expected:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        self.stop.set()
+
+
+def rule_parameters(payload, rule_file="consul_sync.yaml"):
+    """The action parameters of a rule for ``payload``, rendered as st2 renders them (Jinja
+    with ``trigger``, strings; StackStorm then casts them by the action's parameter types,
+    which tests/st2_params.action_params does)."""
+    import os
+
+    import jinja2
+    import yaml
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules",
+                        rule_file)
+    with open(path, encoding="utf-8") as handle:
+        rule = yaml.safe_load(handle)
+    return {key: jinja2.Environment().from_string(value).render(trigger=payload)
+            for key, value in (rule["action"].get("parameters") or {}).items()}
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
+
+
+class SyncLoop:
+    """aws.ConsulKVSensor in a thread, as st2's sensor container runs it, and what the rules
+    engine does with its triggers: each aws.consul_kv_changed through the parameters of rule
+    aws.consul_sync (rendered and cast as st2 does) into aws.consul_sync, in order."""
+
+    def __init__(self, config, service=None, wait_seconds=5):
+        import threading
+
+        from consul_kv_sensor import ConsulKVSensor
+        from tests.sensor_service import SensorService
+
+        self.config = dict(config, consul_sync_wait_seconds=wait_seconds)
+        self.service = service or SensorService(class_name="ConsulKVSensor")
+        self.sensor = ConsulKVSensor(sensor_service=self.service, config=self.config)
+        self.sensor.backoff_initial, self.sensor.backoff_max = 0.2, 1.0
+        self.results = []  # (trigger payload, succeeded, action result)
+        self.start_index = len(self.service.dispatched_triggers)
+        self._done = threading.Event()
+        self._threads = []
+
+    def __enter__(self):
+        import threading
+
+        self.sensor.setup()
+        self._threads = [threading.Thread(target=self.sensor.run, daemon=True),
+                         threading.Thread(target=self._consume, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.sensor.cleanup()
+        self._done.set()
+        for thread in self._threads:
+            thread.join(15)
+
+    def _consume(self):
+        import time
+
+        from consul_sync import ConsulSync
+        from tests.st2_params import action_params, load_action
+
+        meta = load_action("consul_sync")
+        handled = self.start_index
+        while not self._done.is_set():
+            triggers = self.service.dispatched_triggers
+            if handled >= len(triggers):
+                time.sleep(0.01)
+                continue
+            payload = triggers[handled]["payload"]
+            handled += 1
+            params = action_params(meta, rule_parameters(payload))
+            ok, result = ConsulSync(config=self.config).run(**params)
+            self.results.append((payload, ok, result))
+
+    @property
+    def triggers(self):
+        return [t["payload"] for t in self.service.dispatched_triggers[self.start_index:]]
+
+    def wait_results(self, count, timeout=60):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.results) < count:
+            assert time.monotonic() < deadline, "%d results, expected %d" % (
+                len(self.results), count)
+            time.sleep(0.02)
+        return self.results
