@@ -117,8 +117,8 @@ def test_one_shot_copy_with_a_diff_then_only_what_changed(agents, caplog):
         "created": sorted(values), "updated": [], "deleted": [], "unchanged": 0,
         "conflicts": [], "only_in_target": [], "failed": [], "lag_seconds": None}
     assert kv_snapshot(b, prefix) == values
-    assert all(item["Flags"] == marker(item["Value"]) for item in b.kv.get(prefix,
-                                                                          recurse=True)[1])
+    written = b.kv.get(prefix, recurse=True)[1]
+    assert all(item["Flags"] == marker(item["Value"]) for item in written)
     # changes: one updated, one deleted, one new, one written by hand in B
     keys = sorted(values)
     a.kv.put(keys[0], "changed")

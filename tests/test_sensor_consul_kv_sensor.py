@@ -130,7 +130,8 @@ def test_500_keys_then_100_changes_and_20_deletes_reach_b_and_a_write_on_b_is_a_
         assert sorted(k for r in synced for k in r["deleted"]) == sorted(changed[100:])
         assert all(ok for _, ok, _ in loop.results) and all(
             r["lag_seconds"] is not None for r in synced)
-        assert all(not p["full_resync"] and len(p["changed_keys"]) <= 100 for p in loop.triggers[1:])
+        assert all(not p["full_resync"] and len(p["changed_keys"]) <= 100
+                   for p in loop.triggers[1:])
 
         # a write on B in between: the next change of that key on A is a conflict, B keeps it
         key = keys[0] if keys[0] in values else keys[1]
