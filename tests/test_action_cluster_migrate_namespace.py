@@ -377,16 +377,17 @@ def test_b_stopped_midway_then_a_rerun_converges(clusters, private_b, monkeypatc
     config = dict(clusters.config, kube_clusters={"b2": {"kubeconfig": private_b["kube"][
         "kubeconfig"]}})
     namespace, _ = clusters.namespace(config_maps=20)
-    real_create, writes = kube_migrate.Rest.create, []
+    real_create, writes, one_at_a_time = kube_migrate.Rest.create, [], threading.Lock()
 
     def create_then_stop(self, kind, ns, body, dry_run=False):
-        made = real_create(self, kind, ns, body, dry_run=dry_run)
-        if not dry_run and self.label.startswith('cluster "b2"'):
-            writes.append(body["metadata"]["name"])
-            if len(writes) == 8:  # B's API server goes away after the 8th object
-                proc = run_stack_script("down", "kube", env=private_b["env"])
-                assert proc.returncode == 0, proc.stderr
-        return made
+        with one_at_a_time:  # the workers' creates in turn, so that the 8th is the last
+            made = real_create(self, kind, ns, body, dry_run=dry_run)
+            if not dry_run and self.label.startswith('cluster "b2"'):
+                writes.append(body["metadata"]["name"])
+                if len(writes) == 8:  # B's API server goes away after the 8th object
+                    proc = run_stack_script("down", "kube", env=private_b["env"])
+                    assert proc.returncode == 0, proc.stderr
+            return made
 
     monkeypatch.setattr(kube_migrate.Rest, "create", create_then_stop)
     report = migrate(config, namespace, target="b2", request_timeout=5)

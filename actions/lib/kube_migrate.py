@@ -39,6 +39,7 @@ import copy
 import hashlib
 import json
 import logging
+import threading
 
 __all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMigration",
            "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
@@ -55,6 +56,7 @@ _METADATA_DROPPED = ("uid", "resourceVersion", "creationTimestamp", "generation"
 _ANNOTATIONS_DROPPED = ("deployment.kubernetes.io/revision", FINGERPRINT)
 _LABELS_DROPPED = ("kubernetes.io/metadata.name",)
 _PAGE = 500
+WORKERS = 4  # objects of one kind written at the same time
 
 
 class Kind:
@@ -353,7 +355,7 @@ class NamespaceMigration:
     """Make the target's copy of ``namespace`` equal to the source's (see the module doc)."""
 
     def __init__(self, source, target, namespace, kinds, dry_run=False, prune=False,
-                 overwrite_conflicts=False, logger=None):
+                 overwrite_conflicts=False, logger=None, workers=WORKERS):
         self.source = source
         self.target = target
         self.namespace = namespace
@@ -362,14 +364,17 @@ class NamespaceMigration:
         self.prune = prune
         self.overwrite = overwrite_conflicts
         self.log = logger or LOG
+        self.workers = workers
+        self._lock = threading.Lock()
         self.kind_reports = {}
         self.owner_uids = {}
         self.target_namespace_exists = True
 
     # -- report
     def _record(self, kind, action, entry):
-        report = self.kind_reports.setdefault(kind.name, _empty_kind_report())
-        report[action].append(entry)
+        with self._lock:
+            report = self.kind_reports.setdefault(kind.name, _empty_kind_report())
+            report[action].append(entry)
         name = entry["name"] if isinstance(entry, dict) else entry
         self.log.debug("%s %s %s/%s: %s", "plan" if self.dry_run else "migrate", kind.name,
                        self.namespace, name, action)
@@ -378,7 +383,8 @@ class NamespaceMigration:
         counts = {action: sum(len(r[action]) for r in self.kind_reports.values())
                   for action in ACTIONS}
         failed = bool(error) or counts["failed"] > 0
-        kinds = {kind: {action: entries for action, entries in report.items() if entries}
+        kinds = {kind: {action: sorted(entries, key=_entry_name)
+                        for action, entries in report.items() if entries}
                  for kind, report in self.kind_reports.items()}
         return {"namespace": self.namespace, "dry_run": self.dry_run,
                 "status": "failed" if failed else "succeeded", "error": error,
@@ -419,10 +425,31 @@ class NamespaceMigration:
             target = {o["metadata"]["name"]: o for o in self.target.list(kind, self.namespace)}
         else:
             target = {}
-        for name in sorted(source):
-            self._sync(kind, name, source[name], target.get(name))
-        for name in sorted(set(target) - set(source)):
-            self._only_in_target(kind, name, target[name])
+        jobs = [(self._sync, (kind, name, source[name], target.get(name)))
+                for name in sorted(source)]
+        jobs += [(self._only_in_target, (kind, name, target[name]))
+                 for name in sorted(set(target) - set(source))]
+        self._run_jobs(jobs)
+
+    def _run_jobs(self, jobs):
+        """The objects of one kind, ``workers`` at a time (the kinds one after the other, in
+        creation order). The first MigrationError (a cluster unreachable) stops the rest."""
+        if self.workers <= 1 or len(jobs) <= 1:
+            for function, args in jobs:
+                function(*args)
+            return
+        from concurrent.futures import \
+            ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(function, *args) for function, args in jobs]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
     def _sync(self, kind, name, source_obj, target_obj, again=True):
         reason = skip_reason(kind, source_obj)
@@ -500,6 +527,10 @@ class NamespaceMigration:
                 self._record(kind, "failed", {"name": name, "error": str(exc)})
                 return
         self._record(kind, "delete", name)
+
+
+def _entry_name(entry):
+    return entry["name"] if isinstance(entry, dict) else entry
 
 
 def _recorded(obj):
