@@ -1,4 +1,4 @@
-"""Local chain driver: run the provisioning workflows without StackStorm.
+"""Local chain driver: run the pack's workflows without StackStorm.
 
 StackStorm runs ``actions/workflows/*.yaml`` with Orquesta. Where StackStorm is not reachable
 (tests, CI, a demo on a fresh machine) ``run_workflow`` runs the same tasks in the same order by
