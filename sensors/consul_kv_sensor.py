@@ -27,6 +27,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -145,7 +146,9 @@ class _Follower:
             except Exception as exc:  # pylint: disable=broad-except
                 if self.sensor.stopping():
                     return
-                message = "%s: %s" % (type(exc).__name__, str(exc)[:200])
+                # Object addresses (" at 0x7f...") differ between attempts of the same error.
+                message = "%s: %s" % (type(exc).__name__,
+                                      re.sub(r" at 0x[0-9a-fA-F]+", "", str(exc))[:300])
                 if message != self.failing:
                     self.logger.error("consul sync: cannot follow %s (retrying every %.0f s at "
                                       "most): %s", self.label, self.sensor.backoff_max, message)
