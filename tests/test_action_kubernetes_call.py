@@ -15,7 +15,7 @@ from st2tests.base import BaseActionTestCase
 from kubernetes_call import KubernetesCall
 from lib.action import ConfigError
 from lib.kube_call import (KubeCallError, KubeInputError, check_params, custom_resource_method,
-                           redact, resolve_api, resolve_method)
+                           redact, resolve_api, resolve_method, scrub_message)
 from tests.fixtures.database.support import ensure_database_crd
 from tests.st2_params import ParamError, action_params, load_action, mask_output, validate_output
 
@@ -155,6 +155,18 @@ def test_hostile_params_are_refused_by_name_or_passed_on(params, method):
 def _secret(name, data, namespace="team-a", **meta):
     return {"kind": "Secret", "apiVersion": "v1",
             "metadata": dict({"name": name, "namespace": namespace}, **meta), "data": data}
+
+
+def test_scrub_message_drops_the_quoted_request_body():
+    message = ('Secret in version "v1" cannot be handled as a Secret: v1.Secret.Data: decode '
+               'base64: illegal base64 data at input byte 16, error found in #10 byte of '
+               '...|etValue!!"}}|..., bigger context ...|x", "data": {"password": '
+               '"SuperSecretValue!!"}}|...')
+    assert scrub_message(message) == (
+        'Secret in version "v1" cannot be handled as a Secret: v1.Secret.Data: decode base64: '
+        'illegal base64 data at input byte 16, error found at byte 10 of the request (not '
+        'shown: it may hold secrets)')
+    assert scrub_message('configmaps "x" not found') == 'configmaps "x" not found'
 
 
 def test_redact_masks_secrets_in_objects_and_lists_and_keeps_them_apart_when_asked():
@@ -383,6 +395,15 @@ class KubernetesCallTest(BaseActionTestCase):
                     {"data": {"password": encoded}})}}}})
         assert annotated["metadata"]["annotations"] == {
             "kubectl.kubernetes.io/last-applied-configuration": MASK}
+        # the API server quotes a body it cannot decode: never shown
+        message = self.failure(api="CoreV1Api", method="create_namespaced_secret",
+                               params={"namespace": self.ns, "body": {"metadata": {
+                                   "name": "bad"}}},
+                               secret_params={"body": {"data": {"password": password}}})
+        assert message.endswith(
+            "the API server answered 400 BadRequest: Secret in version \"v1\" cannot be handled "
+            "as a Secret: v1.Secret.Data: decode base64: illegal base64 data at input byte 2, "
+            "error found at byte 10 of the request (not shown: it may hold secrets)"), message
         for text in (password, encoded):
             for record in self.caplog.records:
                 assert text not in record.getMessage(), record.name

@@ -32,7 +32,7 @@ import re
 __all__ = ["CLIENT_ONLY_PARAMS", "CUSTOM_VERBS", "KubeCallError", "KubeInputError", "MASK",
            "PATCH_TYPES", "api_names", "call", "check_params", "custom_resource_method",
            "deep_merge", "method_names", "method_params", "quiet_client_loggers", "redact",
-           "resolve_api", "resolve_method"]
+           "resolve_api", "resolve_method", "scrub_message"]
 
 LOG = logging.getLogger(__name__)
 MASK = "********"  # what StackStorm shows for masked values
@@ -302,6 +302,19 @@ def _decode(response):
         return {"text": text}  # logs, proxied answers: the body as text
 
 
+# The API server's decode errors quote the request body around the fault ("error found in #10
+# byte of ...|"password": "..."|..., bigger context ...|...|..."): a Secret's values.
+_QUOTED_BODY = re.compile(r"(, )?error found in #(\d+) byte of \.\.\.\|.*?\|\.\.\."
+                          r"(, bigger context \.\.\.\|.*?\|\.\.\.)?", re.DOTALL)
+
+
+def scrub_message(message):
+    """An API server message without the quoted parts of the request body."""
+    return _QUOTED_BODY.sub(lambda m: "%serror found at byte %s of the request (not shown: it "
+                                      "may hold secrets)" % (m.group(1) or "", m.group(2)),
+                            message or "")
+
+
 def _api_error(what, exc, where):
     """The API server's status, reason and message from an ``ApiException``."""
     status, reason, message = exc.status, exc.reason, ""
@@ -314,7 +327,7 @@ def _api_error(what, exc, where):
         body = {}
     if isinstance(body, dict):
         reason = body.get("reason") or reason
-        message = body.get("message") or ""
+        message = scrub_message(body.get("message") or "")
     text = "%s failed on %s: the API server answered %s %s" % (what, where, status, reason)
     if message:
         text += ": %s" % message[:500]

@@ -45,6 +45,8 @@ __all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMi
            "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
            "kinds_for", "normalize", "skip_reason", "strip"]
 
+from lib.kube_call import scrub_message
+
 LOG = logging.getLogger(__name__)
 FINGERPRINT = "migration.stackstorm.com/fingerprint"
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
@@ -163,7 +165,7 @@ class Rest:
             try:
                 answer = json.loads(exc.body or "{}")
                 reason = answer.get("reason") or reason
-                message = answer.get("message") or ""
+                message = scrub_message(answer.get("message") or "")
             except (TypeError, ValueError, AttributeError):
                 pass
             text = "%s %s on %s: %s %s: %s" % (
