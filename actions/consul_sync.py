@@ -3,7 +3,7 @@ the source agent's, with check-and-set; the one-shot copy with a diff, and what 
 aws.consul_sync runs for each change aws.ConsulKVSensor sees.
 
 Values are never returned or logged: the report names keys. A key written in the target since
-the sync wrote it is a conflict, kept (lib/consul_sync.py); the execution then fails so that it
+the sync wrote it is a conflict, kept (lib/kv_sync.py); the execution then fails so that it
 shows, unless it was a dry run.
 """
 
@@ -11,7 +11,7 @@ import time
 
 from lib.action import BaseAction
 from lib.clusters import consul_cluster_config
-from lib.consul_sync import Agent, PrefixSync, check_prefix, lag_seconds
+from lib.kv_sync import Agent, PrefixSync, check_prefix, lag_seconds
 
 __all__ = ["ConsulSync"]
 

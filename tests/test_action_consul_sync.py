@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from consul_sync import ConsulSync
-from lib.consul_sync import decide, marker
+from lib.kv_sync import decide, marker
 from tests.st2_params import ParamError, action_params, load_action, validate_output
 from tests.two_clusters import kv_snapshot, pack_config, seed_prefix
 
@@ -171,9 +171,9 @@ def test_named_keys_and_a_write_racing_the_sync(agents, monkeypatch):
 
     # another writer moves a key between the sync's read and its write: the transaction is
     # refused, the key read again and written with the value the source has then
-    import lib.consul_sync as consul_sync
+    import lib.kv_sync as kv_sync
 
-    real_txn, raced = consul_sync.Agent.txn, []
+    real_txn, raced = kv_sync.Agent.txn, []
 
     def txn_after_a_write(self, operations):
         if not raced:
@@ -182,15 +182,15 @@ def test_named_keys_and_a_write_racing_the_sync(agents, monkeypatch):
             b.kv.put(keys[3], "earlier", flags=marker(b"earlier"))
         return real_txn(self, operations)
 
-    real_one, redone = consul_sync.PrefixSync._one, []
+    real_one, redone = kv_sync.PrefixSync._one, []
 
     def one(self, key):
         redone.append(key)
         return real_one(self, key)
 
     a.kv.put(keys[3], "new-3")
-    monkeypatch.setattr(consul_sync.Agent, "txn", txn_after_a_write)
-    monkeypatch.setattr(consul_sync.PrefixSync, "_one", one)
+    monkeypatch.setattr(kv_sync.Agent, "txn", txn_after_a_write)
+    monkeypatch.setattr(kv_sync.PrefixSync, "_one", one)
     ok, done = sync(config, target="b", prefix=prefix, keys=[keys[3]])
     assert ok and done["updated"] == [keys[3]]
     assert (raced, redone) == ([True], [keys[3]])  # the transaction was refused, then redone

@@ -12,7 +12,7 @@ import yaml
 
 from consul_kv_sensor import ConsulKVSensor, sync_entries
 from lib.action import ConfigError
-from lib.consul_sync import marker
+from lib.kv_sync import marker
 from tests.sensor_service import SensorService
 from tests.two_clusters import (KVWatcher, SyncLoop, kv_snapshot, pack_config, percentile,
                                 seed_prefix)
