@@ -72,20 +72,36 @@ def _default(spec):
     return _code(spec["default"]) if "default" in spec else ""
 
 
+def _nested(key, spec):
+    """``(path, spec)`` of the fields of an object key's entries (``additionalProperties``: one
+    row per field as ``key.<name>.field``) or of an array key's items (``key[].field``)."""
+    for inner, path in ((spec.get("additionalProperties"), "%s.<name>.%s"),
+                        (spec.get("items"), "%s[].%s")):
+        if isinstance(inner, dict) and isinstance(inner.get("properties"), dict):
+            for field in sorted(inner["properties"]):
+                yield path % (key, field), inner["properties"][field] or {}
+
+
+def _config_row(key, spec):
+    description = spec.get("description", "")
+    if spec.get("enum"):
+        description += " One of: %s." % ", ".join(_code(v) for v in spec["enum"])
+    return "| `%s` | %s | %s | %s | %s | %s |" % (
+        key, _cell(_type(spec)), _default(spec), _yes(spec.get("required")),
+        _yes(spec.get("secret")), _cell(description))
+
+
 def render_config(schema):
-    """Markdown table of the pack config keys in ``config.schema.yaml`` (a mapping)."""
+    """Markdown table of the pack config keys in ``config.schema.yaml`` (a mapping), with a row
+    for each field of the entries of object keys and of the items of array keys."""
     lines = [
         "| key | type | default | required | secret | description |",
         "|---|---|---|---|---|---|",
     ]
     for key in sorted(schema or {}):
         spec = schema[key] or {}
-        description = spec.get("description", "")
-        if spec.get("enum"):
-            description += " One of: %s." % ", ".join(_code(v) for v in spec["enum"])
-        lines.append("| `%s` | %s | %s | %s | %s | %s |" % (
-            key, _cell(_type(spec)), _default(spec), _yes(spec.get("required")),
-            _yes(spec.get("secret")), _cell(description)))
+        lines.append(_config_row(key, spec))
+        lines += [_config_row(path, field) for path, field in _nested(key, spec)]
     return "\n".join(lines)
 
 

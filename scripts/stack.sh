@@ -2,6 +2,7 @@
 # Real local servers for the aws pack's tests and demo.
 #
 #   scripts/stack.sh install|up|status|down|env [kube|vault|consul|aws ...]
+#   STACK_INSTANCE=b scripts/stack.sh up kube consul     # a second set, on ports of its own
 #
 # No server names means all four. `up` installs first. Everything listens on
 # 127.0.0.1; data, logs and PIDs go to ${STACK_DIR:-<repo>/.stack}, one folder
@@ -28,19 +29,46 @@ BIN_DIR=$STACK_CACHE_DIR/bin
 TOOLS_VENV=$STACK_CACHE_DIR/tools-venv
 
 HOST=127.0.0.1
-STACK_AWS_PORT=${STACK_AWS_PORT:-5000}
 STACK_AWS_REGION=${STACK_AWS_REGION:-us-east-1}
-STACK_VAULT_PORT=${STACK_VAULT_PORT:-8200}
 STACK_VAULT_TOKEN=${STACK_VAULT_TOKEN:-st2-pack-aws-root}
-STACK_CONSUL_PORT=${STACK_CONSUL_PORT:-8500}
-STACK_CONSUL_DNS_PORT=${STACK_CONSUL_DNS_PORT:-8600}
-STACK_CONSUL_SERVER_PORT=${STACK_CONSUL_SERVER_PORT:-8300}
-STACK_CONSUL_SERF_LAN_PORT=${STACK_CONSUL_SERF_LAN_PORT:-8301}
-STACK_CONSUL_SERF_WAN_PORT=${STACK_CONSUL_SERF_WAN_PORT:-8302}
-STACK_CONSUL_GRPC_PORT=${STACK_CONSUL_GRPC_PORT:-8502}
-STACK_ETCD_PORT=${STACK_ETCD_PORT:-2379}
-STACK_ETCD_PEER_PORT=${STACK_ETCD_PEER_PORT:-2380}
-STACK_KUBE_PORT=${STACK_KUBE_PORT:-6443}
+
+# Ports: a variable set in the environment wins; else the port recorded in
+# $STACK_DIR/ports.env by an earlier `up` in the same run folder; else, with
+# STACK_PORTS=free, a free port picked by `up`; else the default below.
+PORT_VARS=(STACK_AWS_PORT STACK_VAULT_PORT STACK_CONSUL_PORT STACK_CONSUL_DNS_PORT
+    STACK_CONSUL_SERVER_PORT STACK_CONSUL_SERF_LAN_PORT STACK_CONSUL_SERF_WAN_PORT
+    STACK_CONSUL_GRPC_PORT STACK_ETCD_PORT STACK_ETCD_PEER_PORT STACK_KUBE_PORT)
+declare -A PORT_DEFAULTS=([STACK_AWS_PORT]=5000 [STACK_VAULT_PORT]=8200
+    [STACK_CONSUL_PORT]=8500 [STACK_CONSUL_DNS_PORT]=8600 [STACK_CONSUL_SERVER_PORT]=8300
+    [STACK_CONSUL_SERF_LAN_PORT]=8301 [STACK_CONSUL_SERF_WAN_PORT]=8302
+    [STACK_CONSUL_GRPC_PORT]=8502 [STACK_ETCD_PORT]=2379 [STACK_ETCD_PEER_PORT]=2380
+    [STACK_KUBE_PORT]=6443)
+
+# A further set of servers (a second Kubernetes cluster and Consul agent for
+# migrations, ...): STACK_INSTANCE=NAME runs in $STACK_DIR/NAME on free ports
+# picked at its first `up` and recorded there (the port variables of the
+# environment belong to the main set and are ignored), with kubeconfig names,
+# Consul node and etcd member named stack-NAME.
+STACK_INSTANCE=${STACK_INSTANCE:-}
+if [ -n "$STACK_INSTANCE" ]; then
+    if ! [[ $STACK_INSTANCE =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] ||
+        [[ " ${ALL_SERVERS[*]} " == *" $STACK_INSTANCE "* ]]; then
+        printf 'stack: STACK_INSTANCE=%s: expected a short name of a-z, 0-9 and -, not a server name\n' \
+            "$STACK_INSTANCE" >&2
+        exit 2
+    fi
+    STACK_DIR=$STACK_DIR/$STACK_INSTANCE
+    for var in "${PORT_VARS[@]}"; do unset "$var"; done
+    STACK_PORTS=free
+    STACK_NAME=${STACK_NAME:-stack-$STACK_INSTANCE}
+fi
+STACK_PORTS=${STACK_PORTS:-fixed}
+STACK_NAME=${STACK_NAME:-stack}
+PORTS_FILE=$STACK_DIR/ports.env
+EXPLICIT_PORTS=()
+for var in "${PORT_VARS[@]}"; do
+    if [ -n "${!var:-}" ]; then EXPLICIT_PORTS+=("$var"); fi
+done
 
 # Seconds a server gets to become healthy.
 STACK_START_TIMEOUT=${STACK_START_TIMEOUT:-60}
@@ -177,6 +205,76 @@ start_process() {
         sleep 0.2
     done
     log "$server: $proc up (pid $(<"$pidfile"))"
+}
+
+# ---------------------------------------------------------------- ports
+
+# Set every port variable (see PORT_VARS above). With `pick` (only `up` does,
+# under the run folder's lock), STACK_PORTS=free picks free ports for the
+# variables neither set nor recorded; otherwise they take their defaults.
+resolve_ports() { # [pick]
+    local var value recorded_var want=() picked=() i
+    declare -A recorded=()
+    if [ -f "$PORTS_FILE" ]; then
+        while IFS='=' read -r recorded_var value; do
+            [[ $value =~ ^[0-9]+$ ]] && recorded[$recorded_var]=$value
+        done <"$PORTS_FILE"
+    fi
+    for var in "${PORT_VARS[@]}"; do
+        if [[ " ${EXPLICIT_PORTS[*]} " == *" $var "* ]]; then
+            continue
+        elif [ -n "${recorded[$var]:-}" ]; then
+            printf -v "$var" '%s' "${recorded[$var]}"
+        elif [ "$STACK_PORTS" = free ] && [ "${1:-}" = pick ]; then
+            want+=("$var")
+        else
+            printf -v "$var" '%s' "${PORT_DEFAULTS[$var]}"
+        fi
+    done
+    if [ "${#want[@]}" -gt 0 ]; then
+        # All sockets bound at once, so no port is handed out twice.
+        mapfile -t picked < <("$STACK_PYTHON" -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()' "${#want[@]}") || die "cannot pick free ports with $STACK_PYTHON"
+        [ "${#picked[@]}" = "${#want[@]}" ] || die "cannot pick free ports with $STACK_PYTHON"
+        for i in "${!want[@]}"; do printf -v "${want[$i]}" '%s' "${picked[$i]}"; done
+    fi
+    check_ports
+}
+
+check_ports() {
+    local var
+    for var in "${PORT_VARS[@]}"; do
+        if ! [[ ${!var} =~ ^[0-9]+$ ]] || ((${!var} < 1 || ${!var} > 65535)); then
+            die "$var=${!var} is not a port number"
+        fi
+    done
+}
+
+# Record the ports of this run folder, so that later calls (status, down, env,
+# up) find the servers without the variables being set again.
+write_ports() {
+    local var text=""
+    for var in "${PORT_VARS[@]}"; do text+="$var=${!var}"$'\n'; done
+    mkdir -p "$STACK_DIR"
+    if [ "$(cat "$PORTS_FILE" 2>/dev/null)"$'\n' != "$text" ]; then
+        printf '%s' "$text" >"$PORTS_FILE.tmp"
+        mv "$PORTS_FILE.tmp" "$PORTS_FILE"
+    fi
+}
+
+# Run folders of the instances (STACK_INSTANCE) inside this one.
+instance_names() {
+    local ports
+    for ports in "$STACK_DIR"/*/ports.env; do
+        [ -f "$ports" ] || continue
+        basename "$(dirname "$ports")"
+    done
 }
 
 http_ok() { # URL [curl args...]
@@ -414,7 +512,7 @@ consul_up() {
     # consul's defaults collide with anything else on the machine.
     start_process consul consul "$STACK_START_TIMEOUT" consul_healthy \
         "$STACK_CONSUL_PORT $STACK_CONSUL_DNS_PORT $STACK_CONSUL_SERVER_PORT $STACK_CONSUL_SERF_LAN_PORT $STACK_CONSUL_SERF_WAN_PORT $STACK_CONSUL_GRPC_PORT" \
-        "$CONSUL_BIN" agent -dev -node=stack-consul \
+        "$CONSUL_BIN" agent -dev -node="$STACK_NAME-consul" \
         -client="$HOST" -bind="$HOST" \
         -http-port="$STACK_CONSUL_PORT" -dns-port="$STACK_CONSUL_DNS_PORT" \
         -server-port="$STACK_CONSUL_SERVER_PORT" \
@@ -505,11 +603,11 @@ kube_up() {
     # etcd keeps its data in $dir/etcd-data across restarts.
     start_process kube etcd "$STACK_START_TIMEOUT" etcd_healthy \
         "$STACK_ETCD_PORT $STACK_ETCD_PEER_PORT" \
-        "$ETCD_BIN" --name=stack-etcd --data-dir="$dir/etcd-data" \
+        "$ETCD_BIN" --name="$STACK_NAME-etcd" --data-dir="$dir/etcd-data" \
         --listen-client-urls="$(etcd_url)" --advertise-client-urls="$(etcd_url)" \
         --listen-peer-urls="http://$HOST:$STACK_ETCD_PEER_PORT" \
         --initial-advertise-peer-urls="http://$HOST:$STACK_ETCD_PEER_PORT" \
-        --initial-cluster="stack-etcd=http://$HOST:$STACK_ETCD_PEER_PORT" \
+        --initial-cluster="$STACK_NAME-etcd=http://$HOST:$STACK_ETCD_PEER_PORT" \
         --initial-cluster-state=new --logger=zap --log-level=warn
     # Only the API server runs (no controller-manager, no scheduler). The
     # watch cache and watch bookmarks are on (their defaults); the API server
@@ -537,36 +635,43 @@ kube_up() {
     write_kubeconfig
 }
 
+# Cluster, context and user names come from STACK_NAME (stack, stack-limited,
+# stack-admin, sensor-test for the main set; stack-b, stack-b-limited,
+# stack-b-admin, stack-b-sensor-test for STACK_INSTANCE=b), so the kubeconfigs
+# of two sets can be merged (KUBECONFIG=a:b) without a clash.
 write_kubeconfig() {
-    local dir
+    local dir admin_user limited_user
     dir=$(kube_dir)
+    admin_user=$STACK_NAME-admin
+    limited_user=sensor-test
+    [ "$STACK_NAME" = stack ] || limited_user=$STACK_NAME-sensor-test
     cat >"$STACK_DIR/kubeconfig.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
-- name: stack
+- name: $STACK_NAME
   cluster:
     server: $(kube_url)
     certificate-authority: $dir/ca.crt
 users:
-- name: stack-admin
+- name: $admin_user
   user:
     token: $(kube_token admin)
-- name: sensor-test
+- name: $limited_user
   user:
     token: $(kube_token limited)
 contexts:
-- name: stack
+- name: $STACK_NAME
   context:
-    cluster: stack
-    user: stack-admin
+    cluster: $STACK_NAME
+    user: $admin_user
     namespace: default
-- name: stack-limited
+- name: $STACK_NAME-limited
   context:
-    cluster: stack
-    user: sensor-test
+    cluster: $STACK_NAME
+    user: $limited_user
     namespace: default
-current-context: stack
+current-context: $STACK_NAME
 EOF
     chmod 600 "$STACK_DIR/kubeconfig.tmp"
     if cmp -s "$STACK_DIR/kubeconfig.tmp" "$STACK_DIR/kubeconfig"; then
@@ -593,7 +698,8 @@ write_state() { # json|env [servers...]
     for server in "$@"; do
         if server_up "$server"; then up+=("$server"); fi
     done
-    STACK_UP="${up[*]}" STACK_MODE=$mode STACK_DIR="$STACK_DIR" \
+    STACK_UP="${up[*]}" STACK_MODE=$mode STACK_DIR="$STACK_DIR" STACK_NAME="$STACK_NAME" \
+        STACK_INSTANCE="$STACK_INSTANCE" \
         STACK_AWS_URL="$(aws_url)" STACK_AWS_REGION="$STACK_AWS_REGION" \
         STACK_VAULT_URL="$(vault_url)" STACK_VAULT_TOKEN="$STACK_VAULT_TOKEN" \
         STACK_CONSUL_HOST="$HOST" STACK_CONSUL_PORT="$STACK_CONSUL_PORT" \
@@ -608,6 +714,8 @@ up = e["STACK_UP"].split()
 stack_dir = e["STACK_DIR"]
 kubeconfig = os.path.join(stack_dir, "kubeconfig")
 state, exports = {}, []
+if e["STACK_INSTANCE"]:
+    state["instance"] = e["STACK_INSTANCE"]
 if "aws" in up:
     state["aws"] = {
         "endpoint_url": e["STACK_AWS_URL"],
@@ -630,6 +738,7 @@ if "kube" in up:
         "limited_user": "sensor-test",
         "ca_file": os.path.join(e["STACK_KUBE_DIR"], "ca.crt"),
         "kubeconfig": kubeconfig,
+        "context": e["STACK_NAME"],
     }
     state["etcd"] = {
         "endpoints": e["STACK_ETCD_URL"],
@@ -677,10 +786,19 @@ cmd_up() {
     local server failed=()
     cmd_install "$@"
     lock_stack_dir
+    # Under the lock: a concurrent `up` of the same run folder may have
+    # recorded its ports meanwhile.
+    resolve_ports pick
+    write_ports
+    local var PORT_ENV=()
+    for var in "${PORT_VARS[@]}"; do PORT_ENV+=("$var=${!var}"); done
     for server in "$@"; do
         # Each server in its own process, so one failure does not stop the
         # others from starting; its message and log tail are printed there.
-        "$BASH" "$SELF" __up_one "$server" || failed+=("$server")
+        # Everything it needs is passed explicitly (STACK_DIR is already the
+        # instance's folder, the ports are resolved).
+        env STACK_INSTANCE= STACK_DIR="$STACK_DIR" STACK_NAME="$STACK_NAME" \
+            "${PORT_ENV[@]}" "$BASH" "$SELF" __up_one "$server" || failed+=("$server")
     done
     write_state json "${ALL_SERVERS[@]}"
     if [ "${#failed[@]}" -gt 0 ]; then
@@ -690,13 +808,21 @@ cmd_up() {
 }
 
 cmd_down() {
-    local server
+    local server instance
     lock_stack_dir
     for server in "$@"; do
         "${server}_down"
         log "$server: down"
     done
     write_state json "${ALL_SERVERS[@]}"
+    # `down` of the main set with no server named stops its instances too.
+    if [ -z "$STACK_INSTANCE" ] && [ "$DOWN_ALL" = 1 ]; then
+        for instance in $(instance_names); do
+            log "instance $instance: down"
+            STACK_DIR=$STACK_DIR STACK_INSTANCE=$instance STACK_NAME= "$BASH" "$SELF" down ||
+                log "instance $instance: down failed"
+        done
+    fi
 }
 
 cmd_status() {
@@ -732,6 +858,8 @@ usage: $0 install|up|status|down|env [kube|vault|consul|aws ...]
   down     stop the servers this run folder started
   env      print shell exports for the servers that are up
 run folder: $STACK_DIR   cache: $STACK_CACHE_DIR
+STACK_INSTANCE=NAME: a further set in \$STACK_DIR/NAME on free ports of its own
+(down of the main set with no server named stops the instances too)
 EOF
     exit 2
 }
@@ -744,15 +872,13 @@ main() {
         "${1}_up"
         return
     fi
-    local servers=("$@") server var
-    for var in STACK_AWS_PORT STACK_VAULT_PORT STACK_CONSUL_PORT STACK_CONSUL_DNS_PORT \
-        STACK_CONSUL_SERVER_PORT STACK_CONSUL_SERF_LAN_PORT STACK_CONSUL_SERF_WAN_PORT \
-        STACK_CONSUL_GRPC_PORT STACK_ETCD_PORT STACK_ETCD_PEER_PORT STACK_KUBE_PORT; do
-        if ! [[ ${!var} =~ ^[0-9]+$ ]] || ((${!var} < 1 || ${!var} > 65535)); then
-            die "$var=${!var} is not a port number"
-        fi
-    done
-    [ "${#servers[@]}" -gt 0 ] || servers=("${ALL_SERVERS[@]}")
+    local servers=("$@") server
+    resolve_ports
+    DOWN_ALL=0
+    if [ "${#servers[@]}" -eq 0 ]; then
+        servers=("${ALL_SERVERS[@]}")
+        DOWN_ALL=1
+    fi
     for server in "${servers[@]}"; do
         case " ${ALL_SERVERS[*]} " in
         *" $server "*) ;;

@@ -13,6 +13,10 @@ session scope
     ``kube_api_client``  a ``kubernetes.client.ApiClient`` (cluster admin).
     ``vault_client``     an authenticated ``hvac.Client`` (root token).
     ``consul_client``    a ``consul.Consul`` (py-consul).
+    ``stack_b``          the same for a second set of servers, ``STACK_INSTANCE=b``
+                         (``$STACK_DIR/b``, free ports recorded there): a second
+                         Kubernetes API server and Consul agent, e.g. for migrations.
+    ``kube_b_api_client``, ``consul_b_client``  clients of that second set.
 
 function scope
     ``kube_namespace``   a new namespace named ``stacktest-<random>``; deleted
@@ -54,8 +58,15 @@ def pytest_configure(config):
     )
 
 
-def stack_dir() -> Path:
-    return Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack").absolute()
+def stack_dir(instance: str = "") -> Path:
+    """The run folder of the main set, or of instance ``instance`` (``$STACK_DIR/<instance>``)."""
+    main = Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack").absolute()
+    return main / instance if instance else main
+
+
+def instance_env(instance: str) -> dict:
+    """Environment for scripts/stack.sh acting on instance ``instance`` of the main set."""
+    return dict(os.environ, STACK_DIR=str(stack_dir()), STACK_INSTANCE=instance)
 
 
 def private_kube_env(stack_dir: str) -> dict:
@@ -89,6 +100,18 @@ def run_stack_script(*args: str, env: dict | None = None, timeout: float = UP_TI
     )
 
 
+def stack_section(section: str, instance: str = "") -> dict:
+    """Outside pytest (benches, scripts): start the server of ``section`` (``kube``, ``consul``,
+    ...) of the main set or of instance ``instance`` if it is not up, and return its section of
+    stack.json. Exits with the script's message if the server cannot be started."""
+    server = SECTION_SERVER.get(section, section)
+    env = instance_env(instance) if instance else None
+    proc = run_stack_script("up", server, env=env)
+    if proc.returncode != 0:
+        raise SystemExit("scripts/stack.sh up %s failed:\n%s" % (server, proc.stderr))
+    return json.loads((stack_dir(instance) / "stack.json").read_text())[section]
+
+
 class Stack(Mapping):
     """The servers of scripts/stack.sh, started on first use.
 
@@ -96,8 +119,9 @@ class Stack(Mapping):
     ``consul``, ``aws``) makes sure that server is up and returns the section.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, env: dict | None = None):
         self.dir = directory
+        self.env = env  # for scripts/stack.sh (None: this process's environment)
         self.json_path = directory / "stack.json"
         self._ready: set[str] = set()
         self._failed: dict[str, str] = {}
@@ -113,16 +137,16 @@ class Stack(Mapping):
         missing = [s for s in servers if s not in self._ready]
         if missing:
             try:
-                proc = run_stack_script("up", *missing)
+                proc = run_stack_script("up", *missing, env=self.env)
             except subprocess.TimeoutExpired as exc:
-                message = (f"scripts/stack.sh up {' '.join(missing)} "
+                message = (f"{self._command()} up {' '.join(missing)} "
                            f"did not finish in {exc.timeout}s")
                 for server in missing:
                     self._failed[server] = message
                 pytest.fail(message, pytrace=False)
             if proc.returncode != 0:
                 message = (
-                    f"scripts/stack.sh up {' '.join(missing)} failed (exit {proc.returncode}):\n"
+                    f"{self._command()} up {' '.join(missing)} failed (exit {proc.returncode}):\n"
                     f"{proc.stderr.strip()}"
                 )
                 for server in missing:
@@ -130,6 +154,10 @@ class Stack(Mapping):
                 pytest.fail(message, pytrace=False)
             self._ready.update(missing)
         return self.data
+
+    def _command(self) -> str:
+        instance = (self.env or {}).get("STACK_INSTANCE")
+        return f"STACK_INSTANCE={instance} scripts/stack.sh" if instance else "scripts/stack.sh"
 
     @property
     def data(self) -> dict:
@@ -168,6 +196,14 @@ def stack() -> Stack:
 
 
 @pytest.fixture(scope="session")
+def stack_b() -> Stack:
+    """The second set of servers (``STACK_INSTANCE=b``): ``stack_b["kube"]``,
+    ``stack_b["consul"]``. Left running at the end, like the main set; the main set's
+    ``scripts/stack.sh down`` stops it too."""
+    return Stack(stack_dir("b"), env=instance_env("b"))
+
+
+@pytest.fixture(scope="session")
 def aws_endpoint(stack) -> str:
     return stack["aws"]["endpoint_url"]
 
@@ -177,6 +213,16 @@ def kube_api_client(stack):
     from kubernetes import config
 
     client = config.new_client_from_config(config_file=stack["kube"]["kubeconfig"])
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def kube_b_api_client(stack_b):
+    """Cluster admin of the second API server (context ``stack-b``)."""
+    from kubernetes import config
+
+    client = config.new_client_from_config(config_file=stack_b["kube"]["kubeconfig"])
     yield client
     client.close()
 
@@ -197,6 +243,15 @@ def consul_client(stack):
     import consul
 
     section = stack["consul"]
+    return consul.Consul(host=section["host"], port=section["port"], scheme="http")
+
+
+@pytest.fixture(scope="session")
+def consul_b_client(stack_b):
+    """The second Consul agent."""
+    import consul
+
+    section = stack_b["consul"]
     return consul.Consul(host=section["host"], port=section["port"], scheme="http")
 
 

@@ -124,6 +124,25 @@ def test_render_config_sorted_escaped_and_complete():
     ]
 
 
+def test_render_config_has_a_row_per_field_of_entries_and_items():
+    schema = {
+        "clusters": {"type": "object", "default": {}, "description": "By name.",
+                     "additionalProperties": {"type": "object", "properties": {
+                         "token": {"type": "string", "secret": True, "description": "T."},
+                         "host": {"type": "string", "description": "H."}}}},
+        "pairs": {"type": "array", "default": [], "description": "Pairs.",
+                  "items": {"type": "object", "properties": {
+                      "target": {"type": "string", "required": True, "description": "To."}}}},
+    }
+    assert gen_docs.render_config(schema).splitlines()[2:] == [
+        "| `clusters` | object | `{}` | no | no | By name. |",
+        "| `clusters.<name>.host` | string |  | no | no | H. |",
+        "| `clusters.<name>.token` | string |  | no | yes | T. |",
+        "| `pairs` | array of object | `[]` | no | no | Pairs. |",
+        "| `pairs[].target` | string |  | yes | no | To. |",
+    ]
+
+
 def test_render_actions_sorts_actions_and_parameters():
     actions = [
         {"name": "b_act", "runner_type": "orquesta", "description": "B.", "parameters": {}},

@@ -102,3 +102,15 @@ def test_requirements_import_from_installed_packages_with_the_pack_paths_first(t
                  if path and os.path.realpath(path).startswith(os.path.realpath(PACK_DIR) + os.sep)
                  and "site-packages" not in path}
     assert from_pack == {}
+
+
+def test_no_module_name_is_in_two_of_the_pack_folders():
+    """sensors/, actions/ and actions/lib/ share one module search path: a name in two of them
+    (an action consul_sync.py and a lib/consul_sync.py) is one module or the other depending on
+    the order StackStorm puts them in."""
+    seen = {}
+    for folder in PACK_PATHS:
+        for entry in sorted(os.listdir(folder)):
+            if entry.endswith(".py") and entry != "__init__.py":
+                seen.setdefault(entry[:-3], []).append(os.path.relpath(folder, PACK_DIR))
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}

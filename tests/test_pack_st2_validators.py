@@ -61,16 +61,25 @@ def test_action_metadata(relpath):
     ActionAPI(**load(relpath)).validate()
 
 
+# An example payload of each trigger type, and a required field to take out of it.
+PAYLOADS = {
+    "custom_resource_": ("tests/fixtures/workflows/trigger_added.json", "uid"),
+    "consul_kv_changed": ("tests/fixtures/consul/trigger_consul_kv_changed.json", "changed_keys"),
+}
+
+
 @pytest.mark.parametrize("relpath", pack_files("triggers/*.yaml"))
 def test_trigger_type_and_payload_schema(relpath):
     trigger = load(relpath)
     TriggerTypeAPI(**trigger).validate()
-    with open(os.path.join(PACK_DIR, "tests/fixtures/workflows/trigger_added.json")) as handle:
+    [(fixture, required)] = [v for k, v in PAYLOADS.items() if trigger["name"].startswith(k)]
+    with open(os.path.join(PACK_DIR, fixture)) as handle:
         payload = json.load(handle)
-    payload["event"] = trigger["payload_schema"]["properties"]["event"]["enum"][0]
+    if "event" in trigger["payload_schema"]["properties"]:
+        payload["event"] = trigger["payload_schema"]["properties"]["event"]["enum"][0]
     st2_validate(payload, trigger["payload_schema"])
-    del payload["uid"]
-    with pytest.raises(Exception, match="'uid' is a required property"):
+    del payload[required]
+    with pytest.raises(Exception, match="'%s' is a required property" % required):
         st2_validate(payload, trigger["payload_schema"])
 
 

@@ -124,8 +124,10 @@ def test_permission_types_fixture_has_what_the_roles_rely_on():
 
 
 def test_the_roles_and_mappings_exist():
-    assert sorted(r["name"] for r in ROLES.values()) == ["dbaas_admin", "dbaas_self_service"]
+    assert sorted(r["name"] for r in ROLES.values()) == ["dbaas_admin", "dbaas_self_service",
+                                                         "k8s_platform_admin"]
     assert sorted(MAPPINGS) == ["rbac/mappings/app_teams.yaml", "rbac/mappings/dbaas_admins.yaml",
+                                "rbac/mappings/platform_admins.yaml",
                                 "rbac/mappings/st2_admins.yaml"]
 
 

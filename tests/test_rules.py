@@ -26,8 +26,8 @@ def _payload(name):
 
 def test_every_rule_is_well_formed():
     assert sorted(rules()) == [
-        "database_create", "database_delete", "database_delete_on_add", "database_update",
-        "reconcile_databases",
+        "consul_sync", "database_create", "database_delete", "database_delete_on_add",
+        "database_update", "reconcile_databases",
     ]
     triggers = trigger_types()
     for name, rule in rules().items():

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.stack_plugin import SERVERS, run_stack_script
+from tests.stack_plugin import SERVERS, instance_env, run_stack_script
 
 pytestmark = pytest.mark.integration
 
@@ -247,3 +247,93 @@ def test_failed_start_names_the_server_and_its_log(tmp_path):
     status = run_stack_script("status", "vault", env=env, timeout=60)
     assert status.returncode != 0
     assert status.stdout.split()[:2] == ["vault", "down"]
+
+
+# --- a second set of servers (STACK_INSTANCE) ----------------------------------------------
+
+
+def _env_without_ports(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("STACK_") and k.endswith("_PORT"))}
+    env.pop("STACK_INSTANCE", None)
+    env.update(extra)
+    return env
+
+
+def _ports(path) -> dict:
+    return dict(line.split("=", 1) for line in path.read_text().split())
+
+
+def test_second_instance_is_a_cluster_and_agent_of_its_own(
+        stack, stack_b, kube_api_client, kube_b_api_client, consul_client, consul_b_client,
+        consul_prefix):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    a, b = stack.require("kube", "consul"), stack_b.require("kube", "consul")
+    assert b["instance"] == "b" and "instance" not in a
+    assert (a["kube"]["context"], b["kube"]["context"]) == ("stack", "stack-b")
+    assert stack_b.dir == stack.dir / "b"
+    assert a["kube"]["server"] != b["kube"]["server"]
+    assert a["consul"]["port"] != b["consul"]["port"]
+    # its ports are recorded in its run folder, so later calls find it without variables
+    ports = _ports(stack_b.dir / "ports.env")
+    assert b["kube"]["server"] == "https://127.0.0.1:%s" % ports["STACK_KUBE_PORT"]
+    assert b["consul"]["port"] == int(ports["STACK_CONSUL_PORT"])
+    # two clusters: a namespace made in A is not in B
+    name = "stacktest-ab-%d" % (time.time() * 1000)
+    core_a, core_b = client.CoreV1Api(kube_api_client), client.CoreV1Api(kube_b_api_client)
+    core_a.create_namespace({"metadata": {"name": name}})
+    try:
+        with pytest.raises(ApiException) as missing:
+            core_b.read_namespace(name)
+        assert missing.value.status == 404
+    finally:
+        core_a.delete_namespace(name)
+    # two agents: a key put on A is not on B
+    key = consul_prefix + "only-on-a"
+    consul_client.kv.put(key, "a")
+    assert consul_b_client.kv.get(key)[1] is None
+    proc = run_stack_script("status", "kube", "consul", env=instance_env("b"), timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [line.split()[:3] for line in proc.stdout.splitlines()] == [
+        ["kube", "up", b["kube"]["server"]], ["consul", "up", b["consul"]["addr"]]]
+
+
+def test_free_ports_are_recorded_and_down_stops_the_instances(tmp_path):
+    main = tmp_path / "main"
+    env = _env_without_ports(STACK_DIR=str(main), STACK_PORTS="free")
+    proc = run_stack_script("up", "consul", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    instance = dict(env, STACK_INSTANCE="x")
+    del instance["STACK_PORTS"]
+    try:
+        proc = run_stack_script("up", "consul", env=instance, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        main_port = _ports(main / "ports.env")["STACK_CONSUL_PORT"]
+        x_port = _ports(main / "x" / "ports.env")["STACK_CONSUL_PORT"]
+        assert main_port != x_port and "8500" not in (main_port, x_port)
+        # no port variable set: the recorded ports are used
+        plain = _env_without_ports(STACK_DIR=str(main))
+        proc = run_stack_script("status", "consul", env=plain, timeout=60)
+        assert proc.stdout.split()[:3] == ["consul", "up", "http://127.0.0.1:%s" % main_port]
+        proc = run_stack_script("status", "consul", env=dict(plain, STACK_INSTANCE="x"),
+                                timeout=60)
+        assert proc.stdout.split()[:3] == ["consul", "up", "http://127.0.0.1:%s" % x_port]
+        # `down` with no server named stops the main set and its instances
+        proc = run_stack_script("down", env=plain, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "instance x: down" in proc.stderr
+        for extra in ({}, {"STACK_INSTANCE": "x"}):
+            proc = run_stack_script("status", "consul", env=dict(plain, **extra), timeout=60)
+            assert proc.returncode == 1 and proc.stdout.split()[:2] == ["consul", "down"]
+    finally:
+        run_stack_script("down", "consul", env=instance, timeout=120)
+        run_stack_script("down", "consul", env=env, timeout=120)
+
+
+@pytest.mark.parametrize("name", ["kube", "B", "a/b", "-x"])
+def test_instance_names_are_checked(name):
+    proc = run_stack_script("status", env=dict(os.environ, STACK_INSTANCE=name), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("stack: STACK_INSTANCE=%s: expected a short name" % name)

@@ -1,4 +1,4 @@
-"""Local chain driver: run the provisioning workflows without StackStorm.
+"""Local chain driver: run the pack's workflows without StackStorm.
 
 StackStorm runs ``actions/workflows/*.yaml`` with Orquesta. Where StackStorm is not reachable
 (tests, CI, a demo on a fresh machine) ``run_workflow`` runs the same tasks in the same order by
@@ -64,7 +64,10 @@ POLL_DELAY = 20
 # store_credentials lost Vault's check-and-set to a concurrent run: ``retry`` count and delay.
 CAS_RETRY_COUNT = 3
 CAS_RETRY_DELAY = 1
-WORKFLOWS = ("database_create", "database_update", "database_delete", "reconcile_databases")
+WORKFLOWS = ("database_create", "database_update", "database_delete", "reconcile_databases",
+             "cluster_migrate")
+# Actions of StackStorm's core pack a workflow may use; the driver runs them itself.
+CORE_NOOP = "core.noop"
 # Status values the RDS poll waits for; anything else is retried (as the YAML's retry.when).
 AVAILABLE = "available"
 # boto3action failures that mean "already being deleted / already gone".
@@ -216,11 +219,9 @@ class _Run:
             ok, value = value
         return ok, {"exit_code": 0, "result": _jsonable(value), "stderr": "", "stdout": ""}
 
-    def step(self, task, ref, attempt=1, **given):
-        """Run task ``task`` (action ``ref``) with parameters ``given``; record it."""
-        name = ref.split(".", 1)[1]
-        meta = action_metadata(name)
-        params = self._params(name, meta, given)
+    def step(self, task, ref, attempt=1, item=None, **given):
+        """Run task ``task`` (action ``ref``) with parameters ``given``; record it. ``item``:
+        the index of the item of a with-items task."""
         record = {
             "workflow": self.workflow,
             "task": task,
@@ -228,6 +229,17 @@ class _Run:
             "attempt": attempt,
             "input": sorted(given),
         }
+        if item is not None:
+            record["item"] = item
+        if ref == CORE_NOOP:
+            record.update(parameters={}, status="succeeded", result={})
+            self.steps.append(record)
+            if self.on_step:
+                self.on_step(record)
+            return _Step(True, {})
+        name = ref.split(".", 1)[1]
+        meta = action_metadata(name)
+        params = self._params(name, meta, given)
         if meta.get("runner_type") == "orquesta":
             child = _execute(name, params, self.config, self.on_step, self.poll_count,
                              self.poll_delay, self.call_hook, self.sleep, self.capture)
@@ -622,11 +634,85 @@ def _reconcile_databases(run, region=""):
     return "succeeded", out
 
 
+# -- actions/workflows/cluster_migrate.yaml ------------------------------------------------------
+MIGRATION_OUTCOMES = ("create", "update", "unchanged", "conflict", "delete", "skipped",
+                      "only_in_target", "failed")
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+def _distinct(names):
+    return list(dict.fromkeys(names))
+
+
+def _cluster_migrate(run, target_cluster, source_cluster="", namespaces=(), namespace_selector="",
+                     kinds=(), include_workloads=False, dry_run=False, prune=False,
+                     overwrite_conflicts=False, concurrency=2):
+    """The migrate task's items run one after the other here (Orquesta runs ``concurrency`` at
+    a time); after a failed item no further one starts, as Orquesta starts none."""
+    del concurrency  # one at a time here
+    out = {"dry_run": dry_run, "source_version": None, "target_version": None, "namespaces": [],
+           "not_run": [], "totals": dict.fromkeys(MIGRATION_OUTCOMES, 0), "error": None}
+    selected = []
+
+    def done(status, error=None):
+        out["error"] = error
+        reported = [r["namespace"] for r in out["namespaces"]]
+        out["not_run"] = [n for n in selected if n not in reported]
+        for outcome in MIGRATION_OUTCOMES:
+            out["totals"][outcome] = sum(r["counts"].get(outcome, 0) for r in out["namespaces"])
+        return status, out
+
+    version = {"api": "VersionApi", "method": "get_code"}
+    step = run.step("check_source", "aws.kubernetes_call", cluster=source_cluster, **version)
+    if not step.ok:
+        return done("failed", "the source cluster does not answer: " + step.error)
+    out["source_version"] = step.value["gitVersion"]
+    step = run.step("check_target", "aws.kubernetes_call", cluster=target_cluster, **version)
+    if not step.ok:
+        return done("failed", "the target cluster does not answer: " + step.error)
+    out["target_version"] = step.value["gitVersion"]
+    if namespace_selector:
+        step = run.step("list_namespaces", "aws.kubernetes_call", api="CoreV1Api",
+                        method="list_namespace", cluster=source_cluster,
+                        params={"label_selector": namespace_selector}, paginate=True)
+        if not step.ok:
+            return done("failed", "listing the source cluster's namespaces failed: " + step.error)
+        selected = _distinct(list(namespaces) + [
+            item["metadata"]["name"] for item in step.value["items"]
+            if item["status"]["phase"] != "Terminating"
+            and item["metadata"]["name"] not in SYSTEM_NAMESPACES])
+        run.step("check_selection", CORE_NOOP)
+        if not selected:
+            return done("failed", 'no namespace of the source cluster matches namespace_selector '
+                                  '"%s" (the cluster\'s own and those being deleted are left out)'
+                        % namespace_selector)
+    elif namespaces:
+        selected = _distinct(namespaces)
+    else:
+        return done("failed", "no namespace to migrate: give namespaces, namespace_selector or "
+                              "both")
+    for index, namespace in enumerate(selected):
+        step = run.step("migrate", "aws.cluster_migrate_namespace", item=index,
+                        namespace=namespace, source_cluster=source_cluster,
+                        target_cluster=target_cluster, kinds=list(kinds),
+                        include_workloads=include_workloads, dry_run=dry_run, prune=prune,
+                        overwrite_conflicts=overwrite_conflicts)
+        if isinstance(step.value, dict):
+            out["namespaces"].append(step.value)
+        if not step.ok:
+            failed = [r["namespace"] for r in out["namespaces"] if r["status"] == "failed"]
+            return done("failed", "namespace(s) not fully migrated (see namespaces[].error and "
+                                  "conflicts; run the workflow again to complete): "
+                        + ", ".join(failed))
+    return done("succeeded")
+
+
 _FUNCTIONS = {
     "database_create": _database_create,
     "database_update": _database_update,
     "database_delete": _database_delete,
     "reconcile_databases": _reconcile_databases,
+    "cluster_migrate": _cluster_migrate,
 }
 
 
@@ -642,11 +728,13 @@ def _execute(name, params, config, on_step, poll_count, poll_delay, call_hook, s
 
 
 def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL_COUNT,
-                 poll_delay=POLL_DELAY, call_hook=None, sleep=time.sleep, region=""):
+                 poll_delay=POLL_DELAY, call_hook=None, sleep=time.sleep, region="",
+                 inputs=None):
     """Run workflow ``name`` (one of WORKFLOWS) through the pack's actions, in-process.
 
-    ``resource`` is the trigger payload (all but reconcile_databases, which takes ``region``);
-    ``config`` the pack config. ``on_step(record)`` is called after each action execution.
+    ``resource`` is the trigger payload (the database workflows); reconcile_databases takes
+    ``region``, cluster_migrate its input as ``inputs`` (a dict); ``config`` the pack config.
+    ``on_step(record)`` is called after each action execution.
     ``poll_count``/``poll_delay`` bound the RDS polls (the YAML's retry count/delay).
     ``call_hook(task, action_ref, parameters, call)`` wraps each python action: it returns
     ``call()`` -- ``(succeeded, runner_result)`` -- or its own such pair (tests use it to
@@ -656,6 +744,10 @@ def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL
         raise ValueError("unknown workflow %r; known: %s" % (name, ", ".join(WORKFLOWS)))
     if name == "reconcile_databases":
         params = {"region": region}
+    elif name == "cluster_migrate":
+        meta = action_metadata(name)
+        params = _Run(name, config, None, 0, 0, None, None, None)._params(  # defaults as st2
+            name, meta, dict(inputs or {}))
     else:
         if not isinstance(resource, dict):
             raise ValueError("resource: expected the trigger payload (an object), got %s"

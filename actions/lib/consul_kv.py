@@ -2,12 +2,15 @@
 
 ``client_from_config(config)`` builds a ``consul.Consul`` (py-consul); ``KV(config)`` wraps the
 KV calls of the provisioning actions and turns transport and ACL failures into ``ConsulError``.
+``cluster`` names an entry of the pack config's ``consul_clusters`` ("" is the agent of the flat
+``consul_*`` keys).
 """
 
 import contextlib
 import json
 
 from lib.action import config_value
+from lib.clusters import consul_cluster_config
 
 __all__ = ["ConsulError", "client_from_config", "KV", "owner_of"]
 
@@ -18,8 +21,10 @@ class ConsulError(RuntimeError):
     """Consul could not be reached, refused the token, or rejected a request."""
 
 
-def client_from_config(config):
-    """A ``consul.Consul`` for pack config consul_host/port/scheme/token/verify."""
+def client_from_config(config, cluster=""):
+    """A ``consul.Consul`` for pack config consul_host/port/scheme/token/verify (or those of
+    ``consul_clusters.<cluster>``)."""
+    config, _ = consul_cluster_config(config, cluster)
     import consul  # py-consul; imported here to keep it off the start-up path
 
     token = config_value(config, "consul_token", kind=str)
@@ -45,7 +50,8 @@ def owner_of(value):
     return data.get("uid") if isinstance(data, dict) else None
 
 
-def address(config):
+def address(config, cluster=""):
+    config, _ = consul_cluster_config(config, cluster)
     return "%s://%s:%s" % (config_value(config, "consul_scheme", default="http"),
                            config_value(config, "consul_host", default="127.0.0.1"),
                            config_value(config, "consul_port", default=8500))
@@ -54,9 +60,11 @@ def address(config):
 class KV:
     """get / cas put / cas delete on Consul KV."""
 
-    def __init__(self, config, client=None):
-        self.client = client or client_from_config(config)
-        self.address = address(config)
+    def __init__(self, config, client=None, cluster=""):
+        self.client = client or client_from_config(config, cluster)
+        self.address = address(config, cluster)
+        self.where = ("pack config consul_clusters.%s" % cluster if cluster
+                      else "pack config consul_host/consul_port")
 
     @contextlib.contextmanager
     def _errors(self, doing, key):
@@ -66,9 +74,9 @@ class KV:
         try:
             yield
         except requests.exceptions.RequestException as exc:
-            raise ConsulError("Consul at %s (pack config consul_host/consul_port) is unreachable "
-                              "while %s %s: %s" % (self.address, doing, key,
-                                                   type(exc).__name__)) from None
+            raise ConsulError("Consul at %s (%s) is unreachable while %s %s: %s"
+                              % (self.address, self.where, doing, key,
+                                 type(exc).__name__)) from None
         except consul.ACLPermissionDenied:
             raise ConsulError("Consul at %s refused the token (pack config consul_token) while "
                               "%s %s: permission denied" % (self.address, doing, key)) from None

@@ -11,6 +11,7 @@ second to import, and actions that only build payloads should not pay for it.
 import os
 
 from lib.action import ConfigError, config_value
+from lib.clusters import kube_cluster_config, label
 
 __all__ = [
     "ADDED",
@@ -36,15 +37,18 @@ LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 _NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
 
 
-def api_client_from_config(config, retries=None):
+def api_client_from_config(config, retries=None, cluster=""):
     """Return a ``kubernetes.client.ApiClient`` for the pack config.
 
     In order of precedence: ``kube_api_url`` with ``kube_token`` (and ``kube_ca_file``,
     ``kube_verify_ssl``); the in-cluster service account if ``kube_in_cluster``; else the
     kubeconfig file ``kubeconfig`` (or $KUBECONFIG, ~/.kube/config) with ``kube_context``.
+    ``cluster`` names an entry of ``kube_clusters`` (the same settings without the ``kube_``
+    prefix); "" is the default cluster of the flat keys.
     ``retries`` (e.g. False) replaces urllib3's default of 3 silent retries per request.
     Raises ``ConfigError`` naming the config key at fault.
     """
+    config, labels = kube_cluster_config(config, cluster)
     from kubernetes import client, config as kube_config
     from kubernetes.config.config_exception import ConfigException
 
@@ -53,13 +57,14 @@ def api_client_from_config(config, retries=None):
         token = config_value(config, "kube_token", kind=str)
         if not token:
             raise ConfigError(
-                'pack config key "kube_token" is required when "kube_api_url" is set '
-                "(a service account token with list/watch on the watched resources)"
+                '%s is required when "%s" is set (a service account token with the rights '
+                "the sensor and the actions need)"
+                % (label(labels, "kube_token"), labels.get("kube_api_url", "kube_api_url"))
             )
         if not url.startswith(("https://", "http://")):
             raise ConfigError(
-                'pack config key "kube_api_url" must be an http(s) URL such as '
-                "https://kubernetes.example.com:6443, got %r" % url
+                "%s must be an http(s) URL such as https://kubernetes.example.com:6443, "
+                "got %r" % (label(labels, "kube_api_url"), url)
             )
         configuration = client.Configuration()
         configuration.host = url.rstrip("/")
@@ -69,8 +74,8 @@ def api_client_from_config(config, retries=None):
         if ca_file:
             if not os.path.isfile(ca_file):
                 raise ConfigError(
-                    'pack config key "kube_ca_file" names %r, which is not a readable file'
-                    % ca_file
+                    "%s names %r, which is not a readable file"
+                    % (label(labels, "kube_ca_file"), ca_file)
                 )
             configuration.ssl_ca_cert = ca_file
         configuration.retries = retries
@@ -82,8 +87,8 @@ def api_client_from_config(config, retries=None):
             kube_config.load_incluster_config(client_configuration=configuration)
         except ConfigException as exc:
             raise ConfigError(
-                'pack config key "kube_in_cluster" is true but no in-cluster service account '
-                "was found (%s); run inside a pod or set kube_api_url/kubeconfig" % exc
+                "%s is true but no in-cluster service account was found (%s); run inside a "
+                "pod or set kube_api_url/kubeconfig" % (label(labels, "kube_in_cluster"), exc)
             ) from exc
         configuration.retries = retries
         return client.ApiClient(configuration)
@@ -91,7 +96,7 @@ def api_client_from_config(config, retries=None):
     path = config_value(config, "kubeconfig", kind=str)
     context = config_value(config, "kube_context", kind=str)
     if path and not os.path.isfile(path):
-        raise ConfigError('pack config key "kubeconfig" names %r, which is not a file' % path)
+        raise ConfigError("%s names %r, which is not a file" % (label(labels, "kubeconfig"), path))
     configuration = client.Configuration()
     try:
         kube_config.load_kube_config(config_file=path, context=context,
@@ -99,8 +104,8 @@ def api_client_from_config(config, retries=None):
     except ConfigException as exc:
         key = "kube_context" if context and "context" in str(exc).lower() else "kubeconfig"
         raise ConfigError(
-            'pack config key "%s": cannot load the kubeconfig %s: %s'
-            % (key, path or "($KUBECONFIG or ~/.kube/config)", exc)
+            "%s: cannot load the kubeconfig %s: %s"
+            % (label(labels, key), path or "($KUBECONFIG or ~/.kube/config)", exc)
         ) from exc
     configuration.retries = retries
     return client.ApiClient(configuration)

@@ -1,0 +1,545 @@
+"""Copy one namespace's infrastructure objects from one Kubernetes cluster to another (A/B).
+
+``NamespaceMigration(source, target, namespace, ...).run()`` reads the namespace and its
+objects from the source API server as JSON and makes the target's equal to them, kind by kind
+(``KINDS``: the Namespace, ServiceAccounts, Secrets, ConfigMaps, Roles, RoleBindings,
+ResourceQuotas, LimitRanges, NetworkPolicies; optionally Services, Deployments, StatefulSets,
+DaemonSets, CronJobs, Ingresses, HorizontalPodAutoscalers, PodDisruptionBudgets). It returns a
+report: counts per outcome (create, update, unchanged, conflict, delete, skipped,
+only_in_target, failed) and, per kind, the objects of each outcome that had any.
+
+What the source cluster generated is not copied: ``strip`` drops uid, resourceVersion,
+creationTimestamp, generation, managedFields, selfLink, status, finalizers, ownerReferences to
+objects not copied (the others get the target's uid), clusterIP(s), the ServiceAccounts' token
+references and the Deployments' revision annotation; ``skip_reason`` leaves out
+service-account token Secrets, the ``kube-root-ca.crt`` ConfigMap and a ``default``
+ServiceAccount without content of its own.
+
+How the target is compared and written (every write is checked by the target first):
+
+- absent in the target: a server-side dry-run create shows what the target will store; the
+  object is created with the fingerprint of that (``FINGERPRINT`` annotation, a sha256 of the
+  stripped object without the annotation);
+- present: equal after stripping -> unchanged; else a dry-run replace shows what the target
+  would store; equal -> unchanged (the clusters only default differently); else it differs.
+  If the target's object still has the fingerprint the migration wrote, it is replaced (with its
+  resourceVersion: a concurrent writer makes it a 409, read again). If its fingerprint is gone
+  or does not match (changed by hand since, or never written by the migration) it is a
+  conflict: reported with the differing fields (names only), not written unless
+  ``overwrite_conflicts``;
+- only in the target: reported; deleted with ``prune`` only if the migration wrote it and
+  nobody changed it since (uid and resourceVersion preconditions).
+
+With ``dry_run`` nothing is written: the report is the plan. A run is idempotent: a second run
+changes nothing, and a run stopped midway (the target unreachable) is completed by the next.
+Values never appear in reports or logs: names and field paths only.
+"""
+
+import copy
+import hashlib
+import json
+import logging
+import threading
+
+__all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMigration",
+           "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
+           "kinds_for", "normalize", "skip_reason", "strip"]
+
+from lib.kube_call import scrub_message
+
+LOG = logging.getLogger(__name__)
+FINGERPRINT = "migration.stackstorm.com/fingerprint"
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+ACTIONS = ("create", "update", "unchanged", "conflict", "delete", "skipped", "only_in_target",
+           "failed")
+_METADATA_DROPPED = ("uid", "resourceVersion", "creationTimestamp", "generation",
+                     "managedFields", "selfLink", "deletionTimestamp",
+                     "deletionGracePeriodSeconds", "finalizers", "generateName")
+_ANNOTATIONS_DROPPED = ("deployment.kubernetes.io/revision", FINGERPRINT)
+_LABELS_DROPPED = ("kubernetes.io/metadata.name",)
+_PAGE = 500
+WORKERS = 4  # objects of one kind written at the same time
+
+
+class Kind:
+    """A kind the migration copies: its name, plural, and the group/versions it may be served
+    at (the first one a cluster serves is used there)."""
+
+    def __init__(self, name, plural, versions, namespaced=True, workload=False):
+        self.name = name
+        self.plural = plural
+        self.versions = versions
+        self.namespaced = namespaced
+        self.workload = workload
+
+    def __repr__(self):
+        return "Kind(%s)" % self.name
+
+
+NAMESPACE = Kind("Namespace", "namespaces", ("v1",), namespaced=False)
+KINDS = [
+    NAMESPACE,
+    Kind("ServiceAccount", "serviceaccounts", ("v1",)),
+    Kind("Secret", "secrets", ("v1",)),
+    Kind("ConfigMap", "configmaps", ("v1",)),
+    Kind("Role", "roles", ("rbac.authorization.k8s.io/v1",)),
+    Kind("RoleBinding", "rolebindings", ("rbac.authorization.k8s.io/v1",)),
+    Kind("ResourceQuota", "resourcequotas", ("v1",)),
+    Kind("LimitRange", "limitranges", ("v1",)),
+    Kind("NetworkPolicy", "networkpolicies", ("networking.k8s.io/v1",)),
+    Kind("Service", "services", ("v1",), workload=True),
+    Kind("Deployment", "deployments", ("apps/v1",), workload=True),
+    Kind("StatefulSet", "statefulsets", ("apps/v1",), workload=True),
+    Kind("DaemonSet", "daemonsets", ("apps/v1",), workload=True),
+    Kind("CronJob", "cronjobs", ("batch/v1", "batch/v1beta1"), workload=True),
+    Kind("Ingress", "ingresses", ("networking.k8s.io/v1",), workload=True),
+    Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers",
+         ("autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1"), workload=True),
+    Kind("PodDisruptionBudget", "poddisruptionbudgets", ("policy/v1", "policy/v1beta1"),
+         workload=True),
+]
+_BY_NAME = {kind.name: kind for kind in KINDS}
+INFRA_KINDS = [k.name for k in KINDS[1:] if not k.workload]
+WORKLOAD_KINDS = [k.name for k in KINDS if k.workload]
+
+
+class MigrationError(RuntimeError):
+    """The namespace cannot be migrated now (a cluster unreachable, the namespace missing)."""
+
+
+class ApiError(RuntimeError):
+    """One request refused by an API server (status and reason from its answer)."""
+
+    def __init__(self, message, status, reason):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def kinds_for(names=None, include_workloads=False):
+    """The ``Kind`` objects to copy, in creation order: ``names`` (kind names) or the
+    infrastructure kinds, plus the workload kinds when ``include_workloads``."""
+    if names:
+        unknown = [n for n in names if n not in _BY_NAME or n == "Namespace"]
+        if unknown:
+            raise ValueError("kinds: unknown kind(s) %s; the migration copies %s"
+                             % (", ".join(map(str, unknown)), ", ".join(INFRA_KINDS +
+                                                                        WORKLOAD_KINDS)))
+        wanted = set(names)
+    else:
+        wanted = set(INFRA_KINDS) | (set(WORKLOAD_KINDS) if include_workloads else set())
+    return [k for k in KINDS[1:] if k.name in wanted]
+
+
+# --- REST on one cluster ----------------------------------------------------------------------
+
+class Rest:
+    """JSON requests to one API server through a ``kubernetes.client.ApiClient`` (its
+    credentials and TLS settings), without the client's model classes."""
+
+    def __init__(self, api_client, label, timeout=30):
+        self.api_client = api_client
+        self.label = label  # 'cluster "b" (https://...)', for messages
+        self.timeout = timeout
+        self._versions = {}
+        self.requests = 0
+
+    def request(self, method, path, query=None, body=None):
+        from kubernetes.client.exceptions import \
+            ApiException  # pylint: disable=import-outside-toplevel
+        from urllib3.exceptions import HTTPError  # pylint: disable=import-outside-toplevel
+
+        self.requests += 1
+        try:
+            response = self.api_client.call_api(
+                path, method, query_params=list((query or {}).items()),
+                header_params={"Accept": "application/json",
+                               "Content-Type": "application/json"},
+                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=self.timeout)
+        except ApiException as exc:
+            if not exc.status:
+                raise MigrationError("cannot reach %s: %s" % (
+                    self.label, str(exc.reason).split("\n")[-1][:200])) from None
+            reason, message = exc.reason, ""
+            try:
+                answer = json.loads(exc.body or "{}")
+                reason = answer.get("reason") or reason
+                message = scrub_message(answer.get("message") or "")
+            except (TypeError, ValueError, AttributeError):
+                pass
+            text = "%s %s on %s: %s %s: %s" % (
+                method, path, self.label, exc.status, reason, message[:300])
+            raise ApiError(text, exc.status, reason) from None
+        except HTTPError as exc:
+            raise MigrationError("cannot reach %s: %s" % (
+                self.label, str(getattr(exc, "reason", None) or exc)[:200])) from None
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def version_of(self, kind):
+        """The group/version this cluster serves ``kind`` at, or None."""
+        if kind.name not in self._versions:
+            found = None
+            for group_version in kind.versions:
+                path = "/api/v1" if group_version == "v1" else "/apis/" + group_version
+                try:
+                    resources = self.request("GET", path).get("resources") or []
+                except ApiError as exc:
+                    if exc.status == 404:
+                        continue
+                    raise
+                if any(r.get("name") == kind.plural for r in resources):
+                    found = group_version
+                    break
+            self._versions[kind.name] = found
+        return self._versions[kind.name]
+
+    def path(self, kind, namespace=None, name=None):
+        version = self.version_of(kind)
+        if version is None:
+            raise MigrationError("%s does not serve %s (tried %s)"
+                                 % (self.label, kind.name, ", ".join(kind.versions)))
+        base = "/api/v1" if version == "v1" else "/apis/" + version
+        if kind.namespaced:
+            base += "/namespaces/%s" % namespace
+        base += "/" + kind.plural
+        return base + ("/" + name if name else "")
+
+    def list(self, kind, namespace):
+        """Every object of ``kind`` in ``namespace`` (all pages), each with its apiVersion and
+        kind (a list's items lack them)."""
+        items, query = [], {"limit": _PAGE}
+        while True:
+            page = self.request("GET", self.path(kind, namespace), query=query)
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", page.get("apiVersion"))
+                item.setdefault("kind", kind.name)
+                items.append(item)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            query = {"limit": _PAGE, "continue": token}
+
+    def get(self, kind, namespace, name):
+        try:
+            return self.request("GET", self.path(kind, namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create(self, kind, namespace, body, dry_run=False):
+        return self.request("POST", self.path(kind, namespace),
+                            query={"dryRun": "All"} if dry_run else None, body=body)
+
+    def replace(self, kind, namespace, name, body, dry_run=False):
+        return self.request("PUT", self.path(kind, namespace, name),
+                            query={"dryRun": "All"} if dry_run else None, body=body)
+
+    def delete(self, kind, namespace, name, uid, resource_version, dry_run=False):
+        # The API server takes the options from the body when there is one, query included:
+        # dryRun goes in the body.
+        body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                "preconditions": {"uid": uid, "resourceVersion": resource_version}}
+        if dry_run:
+            body["dryRun"] = ["All"]
+        return self.request("DELETE", self.path(kind, namespace, name), body=body)
+
+
+# --- what is copied ---------------------------------------------------------------------------
+
+def skip_reason(kind, obj):
+    """Why ``obj`` is not copied (the cluster makes it itself), or None."""
+    metadata = obj.get("metadata") or {}
+    name = metadata.get("name")
+    if kind.name == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
+        return "service-account token (made by the cluster for its ServiceAccount)"
+    if kind.name == "ConfigMap" and name == "kube-root-ca.crt":
+        return "root CA bundle (published by the cluster in every namespace)"
+    if kind.name == "ServiceAccount" and name == "default":
+        own = (obj.get("imagePullSecrets") or "automountServiceAccountToken" in obj
+               or metadata.get("labels") or _annotations(obj))
+        if not own:
+            return "default ServiceAccount (made by the cluster in every namespace)"
+    if metadata.get("deletionTimestamp"):
+        return "being deleted in the source cluster"
+    return None
+
+
+def _annotations(obj):
+    annotations = dict((obj.get("metadata") or {}).get("annotations") or {})
+    for key in _ANNOTATIONS_DROPPED:
+        annotations.pop(key, None)
+    return annotations
+
+
+def strip(kind, obj, api_version=None, owner_uids=None):
+    """The object as the target should get it: what the source cluster generated removed.
+    ``owner_uids`` maps (kind, name) of objects already copied to their uid in the target;
+    owner references to anything else are dropped."""
+    obj = copy.deepcopy(obj)
+    metadata = obj.get("metadata") or {}
+    result = {"apiVersion": api_version or obj.get("apiVersion"), "kind": kind.name}
+    meta = {"name": metadata.get("name")}
+    if kind.namespaced:
+        meta["namespace"] = metadata.get("namespace")
+    labels = {k: v for k, v in (metadata.get("labels") or {}).items()
+              if k not in _LABELS_DROPPED}
+    if labels:
+        meta["labels"] = labels
+    annotations = _annotations(obj)
+    if annotations:
+        meta["annotations"] = annotations
+    owners = []
+    for ref in metadata.get("ownerReferences") or []:
+        uid = (owner_uids or {}).get((ref.get("kind"), ref.get("name")))
+        if uid:
+            owners.append(dict(ref, uid=uid))
+    if owners:
+        meta["ownerReferences"] = owners
+    result["metadata"] = meta
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind", "metadata", "status"):
+            continue
+        result[key] = value
+    if kind.name == "Namespace":
+        result.pop("spec", None)  # spec.finalizers: the cluster's own
+    elif kind.name == "ServiceAccount":
+        result.pop("secrets", None)  # token Secrets the cluster made
+    elif kind.name == "Service":
+        spec = result.get("spec") or {}
+        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            spec.pop(key, None)
+    return result
+
+
+def normalize(obj, kind=None):
+    """``obj`` stripped (its own kind and apiVersion kept), without the fingerprint: what two
+    clusters' copies are compared by."""
+    kind = kind or _BY_NAME.get(obj.get("kind")) or Kind(obj.get("kind"), "", ())
+    return strip(kind, obj, obj.get("apiVersion"),
+                 owner_uids={(r.get("kind"), r.get("name")): r.get("uid")
+                             for r in (obj.get("metadata") or {}).get("ownerReferences") or []})
+
+
+def fingerprint(obj, kind=None):
+    text = json.dumps(normalize(obj, kind), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def diff_paths(old, new, prefix=""):
+    """Dotted paths where ``old`` and ``new`` differ (values never shown)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        paths = []
+        for key in sorted(set(old) | set(new), key=str):
+            here = "%s.%s" % (prefix, key) if prefix else str(key)
+            if key not in old or key not in new:
+                paths.append(here)
+            else:
+                paths += diff_paths(old[key], new[key], here)
+        return paths
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        paths = []
+        for index, (a, b) in enumerate(zip(old, new)):
+            paths += diff_paths(a, b, "%s[%d]" % (prefix, index))
+        return paths
+    return [] if old == new else [prefix or "."]
+
+
+# --- one namespace ----------------------------------------------------------------------------
+
+def _empty_kind_report():
+    return {action: [] for action in ACTIONS}
+
+
+class NamespaceMigration:
+    """Make the target's copy of ``namespace`` equal to the source's (see the module doc)."""
+
+    def __init__(self, source, target, namespace, kinds, dry_run=False, prune=False,
+                 overwrite_conflicts=False, logger=None, workers=WORKERS):
+        self.source = source
+        self.target = target
+        self.namespace = namespace
+        self.kinds = kinds
+        self.dry_run = dry_run
+        self.prune = prune
+        self.overwrite = overwrite_conflicts
+        self.log = logger or LOG
+        self.workers = workers
+        self._lock = threading.Lock()
+        self.kind_reports = {}
+        self.owner_uids = {}
+        self.target_namespace_exists = True
+
+    # -- report
+    def _record(self, kind, action, entry):
+        with self._lock:
+            report = self.kind_reports.setdefault(kind.name, _empty_kind_report())
+            report[action].append(entry)
+        name = entry["name"] if isinstance(entry, dict) else entry
+        self.log.debug("%s %s %s/%s: %s", "plan" if self.dry_run else "migrate", kind.name,
+                       self.namespace, name, action)
+
+    def report(self, error=None):
+        counts = {action: sum(len(r[action]) for r in self.kind_reports.values())
+                  for action in ACTIONS}
+        failed = bool(error) or counts["failed"] > 0
+        kinds = {kind: {action: sorted(entries, key=_entry_name)
+                        for action, entries in report.items() if entries}
+                 for kind, report in self.kind_reports.items()}
+        return {"namespace": self.namespace, "dry_run": self.dry_run,
+                "status": "failed" if failed else "succeeded", "error": error,
+                "counts": counts, "kinds": kinds}
+
+    # -- run
+    def run(self):
+        """The report; ``status`` failed when an object could not be written or the run
+        stopped (``error`` says why: the rest is done by the next run)."""
+        if self.namespace in SYSTEM_NAMESPACES:
+            return self.report("%s belongs to the cluster itself and is not migrated"
+                               % self.namespace)
+        try:
+            source_ns = self.source.get(NAMESPACE, None, self.namespace)
+            if source_ns is None:
+                return self.report("namespace %s does not exist in the source %s"
+                                   % (self.namespace, self.source.label))
+            if source_ns["metadata"].get("deletionTimestamp"):
+                return self.report("namespace %s is being deleted in the source %s"
+                                   % (self.namespace, self.source.label))
+            target_ns = self.target.get(NAMESPACE, None, self.namespace)
+            if target_ns is not None and target_ns["metadata"].get("deletionTimestamp"):
+                return self.report("namespace %s is being deleted in the target %s; wait until "
+                                   "it is gone" % (self.namespace, self.target.label))
+            self.target_namespace_exists = target_ns is not None
+            self._sync(NAMESPACE, self.namespace, source_ns, target_ns)
+            for kind in self.kinds:
+                self._sync_kind(kind)
+        except (MigrationError, ApiError) as exc:
+            return self.report(str(exc))
+        return self.report()
+
+    def _sync_kind(self, kind):
+        if self.source.version_of(kind) is None:
+            return  # the source cluster does not serve it: nothing to copy
+        source = {o["metadata"]["name"]: o for o in self.source.list(kind, self.namespace)}
+        if self.target_namespace_exists:
+            target = {o["metadata"]["name"]: o for o in self.target.list(kind, self.namespace)}
+        else:
+            target = {}
+        jobs = [(self._sync, (kind, name, source[name], target.get(name)))
+                for name in sorted(source)]
+        jobs += [(self._only_in_target, (kind, name, target[name]))
+                 for name in sorted(set(target) - set(source))]
+        self._run_jobs(jobs)
+
+    def _run_jobs(self, jobs):
+        """The objects of one kind, ``workers`` at a time (the kinds one after the other, in
+        creation order). The first MigrationError (a cluster unreachable) stops the rest."""
+        if self.workers <= 1 or len(jobs) <= 1:
+            for function, args in jobs:
+                function(*args)
+            return
+        from concurrent.futures import \
+            ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(function, *args) for function, args in jobs]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _sync(self, kind, name, source_obj, target_obj, again=True):
+        reason = skip_reason(kind, source_obj)
+        if reason:
+            self._record(kind, "skipped", {"name": name, "reason": reason})
+            return
+        desired = strip(kind, source_obj, self.target.version_of(kind), self.owner_uids)
+        try:
+            if target_obj is None:
+                self._create(kind, name, desired)
+            else:
+                self._update(kind, name, desired, target_obj)
+        except ApiError as exc:
+            if again and exc.status == 409:  # a concurrent writer: read again, decide again
+                self._sync(kind, name, source_obj, self.target.get(
+                    kind, self.namespace, name), again=False)
+                return
+            self._record(kind, "failed", {"name": name, "error": str(exc)})
+
+    def _create(self, kind, name, desired):
+        if self.dry_run and not self.target_namespace_exists and kind is not NAMESPACE:
+            self._record(kind, "create", name)  # cannot be tried: its namespace is planned
+            return
+        planned = self.target.create(kind, self.namespace, desired, dry_run=True)
+        if not self.dry_run:
+            body = _with_fingerprint(desired, fingerprint(planned, kind))
+            made = self.target.create(kind, self.namespace, body)
+            self.owner_uids[(kind.name, name)] = made["metadata"]["uid"]
+            if kind is NAMESPACE:
+                self.target_namespace_exists = True
+        self._record(kind, "create", name)
+
+    def _update(self, kind, name, desired, current):
+        self.owner_uids[(kind.name, name)] = current["metadata"].get("uid")
+        now = normalize(current, kind)
+        if normalize(desired, kind) == now:
+            self._record(kind, "unchanged", name)
+            return
+        body = copy.deepcopy(desired)
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        planned = self.target.replace(kind, self.namespace, name, body, dry_run=True)
+        wanted = normalize(planned, kind)
+        if wanted == now:
+            self._record(kind, "unchanged", name)  # only defaulted differently
+            return
+        fields = diff_paths(now, wanted)
+        recorded = _recorded(current)
+        if not self.overwrite and recorded != fingerprint(current, kind) \
+                and not (kind.name == "ServiceAccount" and name == "default" and not recorded):
+            self._record(kind, "conflict", {"name": name, "fields": fields, "reason": (
+                "changed in the target cluster since the migration wrote it" if recorded else
+                "exists in the target cluster and was not written by the migration")})
+            return
+        if not self.dry_run:
+            self.target.replace(kind, self.namespace, name,
+                                _with_fingerprint(body, fingerprint(planned, kind)))
+        self._record(kind, "update", {"name": name, "fields": fields})
+
+    def _only_in_target(self, kind, name, current):
+        recorded = _recorded(current)
+        if not (self.prune and recorded):
+            self._record(kind, "only_in_target", name)
+            return
+        if recorded != fingerprint(current, kind) and not self.overwrite:
+            self._record(kind, "conflict", {"name": name, "fields": [], "reason": (
+                "gone from the source cluster, but changed in the target cluster since the "
+                "migration wrote it: not deleted")})
+            return
+        metadata = current["metadata"]
+        try:
+            self.target.delete(kind, self.namespace, name, metadata["uid"],
+                               metadata["resourceVersion"], dry_run=self.dry_run)
+        except ApiError as exc:
+            if exc.status != 404:  # 404: already gone
+                self._record(kind, "failed", {"name": name, "error": str(exc)})
+                return
+        self._record(kind, "delete", name)
+
+
+def _entry_name(entry):
+    return entry["name"] if isinstance(entry, dict) else entry
+
+
+def _recorded(obj):
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FINGERPRINT)
+
+
+def _with_fingerprint(obj, value):
+    obj = copy.deepcopy(obj)
+    obj["metadata"].setdefault("annotations", {})[FINGERPRINT] = value
+    return obj

@@ -1,0 +1,41 @@
+"""The Kubernetes platform admins' role (rbac/roles/k8s_platform_admin.yaml): exactly the
+Kubernetes, migration and Consul sync actions, the rule and the sensor of the sync; nothing of
+the database provisioning or AWS; and no other role of the pack's users runs them.
+The checks of every role and mapping against StackStorm's rules are in tests/test_rbac.py."""
+
+import os
+
+import yaml
+
+from tests.test_rbac import (PACK_DIR, executable_actions, pack_actions, role_named,
+                             workflow_calls)
+
+PLATFORM_ACTIONS = {"kubernetes_call", "cluster_migrate", "cluster_migrate_namespace",
+                    "consul_sync"}
+
+
+def test_platform_admins_run_exactly_the_kubernetes_actions():
+    role = role_named("k8s_platform_admin")
+    assert executable_actions(role, pack_actions()) == PLATFORM_ACTIONS
+    uids = {g.get("resource_uid") for g in role["permission_grants"]}
+    assert {"rule:aws:consul_sync", "sensor_type:aws:ConsulKVSensor"} <= uids
+    assert not [u for u in uids if u and u.startswith("key_value_pair:")]
+
+
+def test_the_platform_workflows_call_only_what_the_role_runs():
+    role = role_named("k8s_platform_admin")
+    runs = executable_actions(role, pack_actions())
+    for name in sorted(runs):
+        for called, _ in workflow_calls(name):
+            assert called in runs or called == "core.noop", (name, called)
+
+
+def test_application_teams_run_none_of_them():
+    role = role_named("dbaas_self_service")
+    assert not executable_actions(role, pack_actions()) & PLATFORM_ACTIONS
+
+
+def test_the_platform_admins_mapping_names_the_role():
+    with open(os.path.join(PACK_DIR, "rbac", "mappings", "platform_admins.yaml")) as handle:
+        mapping = yaml.safe_load(handle)
+    assert mapping["roles"] == ["k8s_platform_admin"]
