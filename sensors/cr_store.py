@@ -13,7 +13,8 @@ keeps the journal bounded and the bytes written per change constant on average.
 
 Keys (local keys of the sensor; P = ``crs.<group>.<version>.<plural>.<namespace or _all>.``):
 
-    P + "meta"          {"v": 2, "gen": G, "chunks": C, "objects": N}: the committed snapshot
+    P + "meta"          {"v": 2, "gen": G, "chunks": C, "objects": N, "writer": W}: the
+                        committed snapshot, and which instance committed it
     P + "s<G%2>.<i>"    chunk i (0 <= i < C) of snapshot G
     P + "j<g%2>.<k>"    key k of journal g: changes made after snapshot g was taken
 
@@ -34,9 +35,12 @@ tests/st2_datastore_rules.py).
 
 import base64
 import json
+import os
 import re
+import socket
 import threading
 import time
+import uuid
 import zlib
 
 from cr_state import unpack
@@ -79,7 +83,8 @@ class StateStore(object):
     chunk_bytes = 256 * 1024
     compact_ratio = 0.5
     compact_min_bytes = 512 * 1024
-    yield_every = 2000  # records: load and compaction let other (green) threads run
+    yield_every = 2000  # records loaded between two yields to other (green) threads
+    yield_lines = 200  # records serialised between two yields
 
     def __init__(self, datastore, state, lock=None):
         r = state.resource
@@ -102,6 +107,9 @@ class StateStore(object):
         self._chunk_high = [-1, -1]  # highest chunk index present per key set
         self._compaction = None
         self.problems = []  # what load() found wrong, for the sensor to log
+        self.other_writer = None  # set when another instance is seen writing these keys
+        self.writer_id = "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
+        self._meta_writer = None  # the writer of the meta key as this instance last saw it
         self.stats = {"writes": 0, "bytes": 0, "lines": 0, "lists": 0, "deletes": 0,
                       "compactions": 0}
 
@@ -163,6 +171,7 @@ class StateStore(object):
                 meta = None
         gen = int(meta["gen"]) if meta else 0
         chunk_count = int(meta["chunks"]) if meta else 0
+        self._meta_writer = meta.get("writer") if meta else None
         chunks, journals = {}, {gen: {}, gen + 1: {}}
         for name in list(values):
             match = _NAME.match(name)
@@ -242,8 +251,10 @@ class StateStore(object):
     def _append(self, changes):
         opened, open_bytes, index = dict(self._open), self._open_bytes, self.jindex
         keys, sealed_bytes = [], 0
-        for uid, packed in changes.items():
+        for count, (uid, packed) in enumerate(changes.items(), 1):
             line = self._line(uid, packed)
+            if count % self.yield_lines == 0:
+                time.sleep(0)
             old = opened.pop(uid, None)
             if old is not None:
                 open_bytes -= len(old) + 1
@@ -269,6 +280,24 @@ class StateStore(object):
         self._jhigh = last
         self._open, self._open_bytes, self.jindex = opened, open_bytes, index
         self.journal_bytes += sealed_bytes
+
+    def _check_single_writer(self):
+        """Before a commit: the meta key must still be the one this store committed (or read)
+        last. If not, another instance of the sensor writes the same keys; say so (the sensor
+        logs it). get_value answers None for an outage too: then nothing is concluded."""
+        with self._ds_lock:
+            value = self._datastore.get_value(self.prefix + "meta", local=True)
+        try:
+            meta = json.loads(value) if value else {}
+            found, writer = meta.get("gen"), meta.get("writer")
+        except (ValueError, AttributeError):
+            found = writer = None
+        if found is None or self.other_writer:
+            return
+        if found != self.gen or writer != self._meta_writer:
+            self.other_writer = ("the snapshot committed there is generation %s by writer %s; "
+                                 "this instance last committed or read generation %s by %s"
+                                 % (found, writer, self.gen, self._meta_writer))
 
     # ---------------------------------------------------------------- compaction
     def compacting(self):
@@ -309,14 +338,19 @@ class StateStore(object):
                 lines.append(line)
                 size += len(line) + 1
                 pos += 1
+                if pos % self.yield_lines == 0:
+                    time.sleep(0)  # let the watch threads run (the GIL, or eventlet's hub)
             self._set("s%d.%d" % (gen % 2, c["chunk"]), self._encode(
                 {"v": FORMAT, "gen": gen, "chunk": c["chunk"]}, lines))
             self._chunk_high[gen % 2] = max(self._chunk_high[gen % 2], c["chunk"])
             items[c["pos"]:pos] = [None] * (pos - c["pos"])  # let go of replaced records
             c["pos"], c["chunk"], c["bytes"] = pos, c["chunk"] + 1, c["bytes"] + size
             return True
+        self._check_single_writer()
         self._set("meta", json.dumps({"v": FORMAT, "gen": gen, "chunks": c["chunk"],
-                                      "objects": len(items)}, sort_keys=True))
+                                      "objects": len(items), "writer": self.writer_id},
+                                     sort_keys=True))
+        self._meta_writer = self.writer_id
         self.gen, self.chunks, self.snapshot_bytes = gen, c["chunk"], c["bytes"]
         self._compaction = None
         self.stats["compactions"] += 1

@@ -12,9 +12,9 @@ One thread per entry of config ``watch_resources``, each running the list-then-w
    moving the cursor with every event; a clean end re-watches from the cursor;
 4. on 410 Gone (the cursor was compacted away) go back to 2. When the API server cannot be
    reached (refused, reset, TLS EOF through a proxy, read timeout: one kind of error), probe its
-   /readyz about every second and watch again as soon as it answers; one log line per outage for
-   the whole sensor. On an answer that needs a person (401, 403, 404) back off 1 s doubling to
-   60 s, logged once until it is resolved.
+   /readyz every half second (every tenth while it says it is starting) and watch again as soon
+   as it is ready; one log line per outage for the whole sensor. On an answer that needs a
+   person (401, 403, 404) back off 1 s doubling to 60 s, logged once until it is resolved.
 
 A writer thread saves the state (cr_store.py): a new uid within ``new_object_delay`` (0.1 s)
 of its ADDED, other changes within ``state_flush_interval`` (1 s), each time in one batch, so a
@@ -83,7 +83,8 @@ class CustomResourceSensor(Sensor):
     backoff_initial = 1.0  # seconds, after an answer that needs a person (401/403/404); doubled
     backoff_max = 60.0
     probe_initial = 0.25  # seconds between readiness probes while the API server is unreachable
-    probe_max = 1.0
+    probe_max = 0.5
+    probe_starting = 0.1  # ... while it answers that it is not ready yet (it is starting)
     connect_timeout = 10.0
     probe_timeout = 2.0
     new_object_delay = 0.1  # seconds: a new uid is saved within this (plus the write)
@@ -198,7 +199,8 @@ class CustomResourceSensor(Sensor):
 
     def probe(self):
         """Whether the API server answers: "ready" (/readyz 200), "answering" (an answer that
-        does not tell readiness, e.g. 403), or "down" (no answer, or not ready yet)."""
+        does not tell readiness, e.g. 403), "starting" (it answers that it is not ready: 5xx,
+        429), or "down" (no answer)."""
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -212,9 +214,9 @@ class CustomResourceSensor(Sensor):
                 response.release_conn()
             return "ready"
         except ApiException as exc:
-            if not exc.status or exc.status in _TRANSIENT_STATUS:
+            if not exc.status:
                 return "down"
-            return "answering"
+            return "starting" if exc.status in _TRANSIENT_STATUS else "answering"
         except Exception as exc:  # pylint: disable=broad-except
             return "down" if _is_connection_error(exc) else "answering"
 
@@ -225,22 +227,33 @@ class _StateWriter(object):
     def __init__(self, sensor):
         self.sensor = sensor
         self._wake = threading.Event()
+        self._wake_at = None  # when the writer will look again on its own (None: never)
         self._retry_at = {}  # store prefix -> monotonic time of the next attempt
         self._failures = {}  # store prefix -> consecutive failed attempts
         self._failing = {}  # store prefix -> True while its failure is logged
+        self._warned_other = {}  # store prefix -> True once another writer was reported
 
-    def notify(self):
+    def notify(self, urgent=False):
+        """A change is pending (``urgent``: a new uid). Wakes the writer only if it would not
+        look in time on its own, so a burst does not wake it for every event."""
+        wake_at = self._wake_at
+        if wake_at is not None:
+            soon = self.sensor.new_object_delay if urgent else self.sensor.state_flush_interval
+            if wake_at <= time.monotonic() + soon:
+                return
         if not self._wake.is_set():
             self._wake.set()
 
     def run(self):
         while not self.sensor.stopping():
+            self._wake.clear()
+            self._wake_at = None  # at work: a change made now wakes it again
             timeout = self._work()
             if timeout == 0:
                 time.sleep(0)  # a compaction is under way: let other (green) threads run
                 continue
+            self._wake_at = None if timeout is None else time.monotonic() + timeout
             self._wake.wait(timeout)
-            self._wake.clear()
 
     def _work(self):
         """Save what is due; returns the seconds until something is due (None: nothing)."""
@@ -268,6 +281,13 @@ class _StateWriter(object):
             if store.compacting() or store.compaction_due():
                 if self._attempt(watcher, store.compaction_step) and store.compacting():
                     next_in = 0
+                if store.other_writer and not self._warned_other.get(key):
+                    self._warned_other[key] = True
+                    sensor._logger.error(  # pylint: disable=protected-access
+                        "another instance of aws.CustomResourceSensor writes the state of %s in "
+                        "the st2 datastore (%s): every change is emitted twice and the saved "
+                        "state may lose objects; run exactly one instance (docs/install.md, "
+                        "section 7)", watcher.label, store.other_writer)
         return next_in
 
     def save(self, watcher):
@@ -320,8 +340,8 @@ class _Reachability(object):
                 self._since = time.monotonic()
         log = self.sensor._logger  # pylint: disable=protected-access
         if first:
-            log.error("cannot reach the Kubernetes API server at %s: %s (probing it about every "
-                      "%gs and watching again as soon as it answers; logged once per outage)",
+            log.error("cannot reach the Kubernetes API server at %s: %s (probing it every %gs "
+                      "and watching again as soon as it is ready; logged once per outage)",
                       self.host, _describe(exc), self.sensor.probe_max)
         else:
             log.debug("API server %s still unreachable: %s", self.host, _describe(exc))
@@ -435,16 +455,21 @@ class _ResourceWatcher(object):
         return False
 
     def _await_api_server(self):
-        """Return once the API server answers (probing about every second) or the sensor
-        stops: it is found within a second of its return, and nothing is sent it meanwhile
-        but one cheap request a second."""
+        """Return once the API server is ready (or answers without telling), or the sensor
+        stops. Unreachable, it is probed every half second (a refused connection costs it
+        nothing); starting (/readyz answers 5xx), every tenth of a second, as it is about to
+        be ready. So it is found within half a second of its return."""
         delay = self.sensor.probe_initial
         while not self.sensor.stopping():
-            if self.sensor.probe() != "down":
+            answer = self.sensor.probe()
+            if answer in ("ready", "answering"):
                 return
-            if self.sensor.wait(delay * random.uniform(0.8, 1.0)):
+            if answer == "starting":
+                pause = self.sensor.probe_starting
+            else:
+                pause, delay = delay, min(self.sensor.probe_max, delay * 2)
+            if self.sensor.wait(pause * random.uniform(0.8, 1.0)):
                 return
-            delay = min(self.sensor.probe_max, delay * 2)
 
     def _backoff(self, exponent):
         delay = min(self.sensor.backoff_max, self.sensor.backoff_initial * 2 ** max(0, exponent))
@@ -569,8 +594,7 @@ class _ResourceWatcher(object):
         payload = to_payload(ADDED if previous is None else MODIFIED, obj, self.resource,
                              previous)
         self._emit(payload)
-        self.state.put(payload)
-        self.sensor.writer.notify()
+        self.sensor.writer.notify(urgent=self.state.put(payload))
 
     def _emit_gone(self, uid):
         self._emit(deleted_payload(self.state.get(uid)))

@@ -118,7 +118,8 @@ def test_a_compaction_writes_a_snapshot_and_commits_it_in_the_meta_key():
     assert store.stats["compactions"] >= 1
     values = stored_values(service)
     meta = json.loads(values["aws.CustomResourceSensor:" + PREFIX + "meta"])
-    assert meta == {"v": 2, "gen": store.gen, "chunks": store.chunks, "objects": meta["objects"]}
+    assert meta == {"v": 2, "gen": store.gen, "chunks": store.chunks,
+                    "objects": meta["objects"], "writer": store.writer_id}
     chunk = decode(values["aws.CustomResourceSensor:%ss%d.0" % (PREFIX, store.gen % 2)])
     assert json.loads(chunk.split("\n", 1)[0]) == {"v": 2, "gen": store.gen, "chunk": 0}
     loaded, _ = fresh(service)
@@ -279,3 +280,27 @@ def test_work_per_event_does_not_grow_with_the_objects_known():
         assert writes < 0.2, (known, writes)  # a batch of 50 events: a few writes at most
     assert b_large < 2 * b_small, figures
     assert w_large < 2 * w_small + 0.01, figures
+
+
+def test_another_instance_writing_the_same_keys_is_noticed_at_a_commit():
+    # Two sensor instances on one st2 datastore write the same keys (docs/install.md, section
+    # 7): the second commit finds a snapshot it did not write, and says so.
+    service = CountingService()
+    a_state, a = fresh(service)
+    b_state, b = fresh(service)
+    for store in (a, b):
+        store.compact_min_bytes = 10 * 1024
+    for i in range(100):
+        for state in (a_state, b_state):  # both see the same events
+            state.put(to_payload("ADDED", obj(i), DB))
+    drain(a)
+    assert a.gen == 1 and a.other_writer is None
+    drain(b)
+    assert b.other_writer == (
+        "the snapshot committed there is generation 1 by writer %s; this instance last "
+        "committed or read generation 0 by None" % a.writer_id)
+    drain(a)  # and A, at its next commit, sees B's
+    a_state.put(to_payload("ADDED", obj(500), DB))
+    a.compact_min_bytes, a.compact_ratio = 1, 0
+    drain(a)
+    assert a.other_writer is not None
