@@ -249,37 +249,42 @@ class StateStore(object):
             return len(changes)
 
     def _append(self, changes):
+        """Write ``changes`` into the journal: the open key gets them until it is full, then it
+        is written (sealed) and the next one opened. Each full key is written as soon as it is
+        full, so a large batch (a first list of 100,000 objects) never holds more than one
+        key's text. Memory state changes only once every write succeeded: after a failure the
+        next flush writes the same keys again (and empties any left past its last one)."""
         opened, open_bytes, index = dict(self._open), self._open_bytes, self.jindex
-        keys, sealed_bytes = [], 0
+        sealed_bytes = 0
+        parity = self.jgen % 2
         for count, (uid, packed) in enumerate(changes.items(), 1):
             line = self._line(uid, packed)
             if count % self.yield_lines == 0:
-                time.sleep(0)
+                time.sleep(0)  # let the watch threads run (the GIL, or eventlet's hub)
             old = opened.pop(uid, None)
             if old is not None:
                 open_bytes -= len(old) + 1
             opened[uid] = line
             open_bytes += len(line) + 1
             if open_bytes >= self.journal_key_bytes:
-                keys.append((index, opened))
+                self._write_journal_key(parity, index, opened.values())
                 sealed_bytes += open_bytes
                 index, opened, open_bytes = index + 1, {}, 0
         if opened:
-            keys.append((index, opened))
-        last = keys[-1][0] if keys else index - 1
-        parity = self.jgen % 2
-        for key, lines in keys:
-            self._set("j%d.%d" % (parity, key), self._encode(
-                {"v": FORMAT, "gen": self.jgen, "key": key}, list(lines.values())))
-            self._jhigh = max(self._jhigh, key)
+            self._write_journal_key(parity, index, opened.values())
+        last = index if opened else index - 1
         # Keys past the last one written now hold what a failed flush wrote before: their
         # changes are older than these and would be applied after them; empty them.
         for key in range(last + 1, self._jhigh + 1):
-            self._set("j%d.%d" % (parity, key), self._encode(
-                {"v": FORMAT, "gen": self.jgen, "key": key}, []))
+            self._write_journal_key(parity, key, ())
         self._jhigh = last
         self._open, self._open_bytes, self.jindex = opened, open_bytes, index
         self.journal_bytes += sealed_bytes
+
+    def _write_journal_key(self, parity, key, lines):
+        self._set("j%d.%d" % (parity, key), self._encode(
+            {"v": FORMAT, "gen": self.jgen, "key": key}, list(lines)))
+        self._jhigh = max(self._jhigh, key)
 
     def _check_single_writer(self):
         """Before a commit: the meta key must still be the one this store committed (or read)
