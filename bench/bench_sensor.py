@@ -251,7 +251,7 @@ def burst_in(args, info, api, namespace):
     bare.start()
     ready.wait()
     service = TimedService(args.datastore_ms, record=False, validate=args.validate_payloads)
-    runner = SensorRunner(config, service=service)
+    runner = SensorRunner(config, service=service, log_level=logging.INFO)
     runner.sensor.state_flush_interval = 1.0  # as shipped (the test runner uses 0.2)
     sensor_seen = {}
     original = service.dispatch_with_context
@@ -310,7 +310,7 @@ def burst_in(args, info, api, namespace):
     before = tracemalloc.take_snapshot()
     tracemalloc.reset_peak()
     service.record = False
-    restart = SensorRunner(config, service=service)
+    restart = SensorRunner(config, service=service, log_level=logging.INFO)
     restart.sensor.state_flush_interval = 1.0
     emitted = service.emitted
     start = time.monotonic()
@@ -366,7 +366,7 @@ def sensor_process(args):
     base_rss, = proc_status("VmRSS")
     config = sensor_config(kube["kubeconfig"], args.namespace, resources=(DB,),
                            watch_timeout_seconds=300, watch_read_timeout_seconds=90)
-    runner = SensorRunner(config, service=service)
+    runner = SensorRunner(config, service=service, log_level=logging.INFO)
     runner.sensor.state_flush_interval = 1.0
     start = time.monotonic()
     with runner:
@@ -418,7 +418,7 @@ def reconnect(args):
         config = sensor_config(info["kube"]["kubeconfig"], namespace, resources=(DB,),
                                watch_timeout_seconds=300, watch_read_timeout_seconds=90)
         service = TimedService()
-        runner = SensorRunner(config, service=service)
+        runner = SensorRunner(config, service=service, log_level=logging.INFO)
         custom = client.CustomObjectsApi(api)
         rows = []
         with runner:
@@ -498,7 +498,7 @@ def two(args):
         rng = random.Random(7)
 
         def runner(service):
-            run = SensorRunner(config, service=service)
+            run = SensorRunner(config, service=service, log_level=logging.INFO)
             run.sensor.state_flush_interval = 1.0
             return run
 

@@ -541,6 +541,8 @@ class _ResourceWatcher(object):
                               timeout_seconds=self.sensor.watch_timeout)
         self._response = response
         try:
+            if self.sensor.stopping():  # it stopped while this request was being made
+                return
             for line in _lines(response):
                 if self.sensor.stopping():
                     return

@@ -60,8 +60,11 @@ class SensorRunner(object):
     Pass the same ``service`` to a second runner to restart the sensor with its datastore.
     """
 
-    def __init__(self, config, service=None, backoff=(0.2, 1.0)):
+    def __init__(self, config, service=None, backoff=(0.2, 1.0), log_level=logging.DEBUG):
+        """``log_level``: what the runner records (DEBUG: a record per trigger, which a bench
+        of 100,000 objects does not want to keep)."""
         self.service = service or SensorService()
+        self.log_level = log_level
         self.sensor = CustomResourceSensor(sensor_service=self.service, config=config)
         self.sensor.backoff_initial, self.sensor.backoff_max = backoff
         self.sensor.state_flush_interval = 0.2
@@ -72,7 +75,7 @@ class SensorRunner(object):
 
     def __enter__(self):
         self._logger.addHandler(self.log)
-        self._logger.setLevel(logging.DEBUG)
+        self._logger.setLevel(self.log_level)
         self.sensor.setup()
         self._thread = threading.Thread(target=self.sensor.run, daemon=True)
         self._thread.start()

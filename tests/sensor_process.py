@@ -90,12 +90,19 @@ def scenario():
         run.wait_for(21)
         wait_until(lambda: not run.watchers()[0].state.has_pending(), what="the burst saved")
         result["burst_writes"] = service.writes - writes
+        run.sensor.read_timeout = 3  # for the watches made after the outage
         proxy.refuse()
         wait_until(lambda: any(w.stats["errors"] for w in run.watchers()), what="the outage")
         wait_until(lambda: proxy.refused >= 3, what="three probes refused")
         proxy.forward()
         objects.create("b-db", {"engine": "postgres"})
         run.wait_for(22, timeout=30)
+        # A stall: the connections stay open and silent; the read timeout (3 s for the watches
+        # made since the outage) must fire on a green socket, and the sensor list again
+        # through a new connection.
+        proxy.stall()
+        objects.create("c-db", {"engine": "postgres"})
+        run.wait_for(23, timeout=30)
         started = time.monotonic()
         run.stop()  # asserts that run() returned
         result["stop_seconds"] = time.monotonic() - started

@@ -793,3 +793,85 @@ def test_while_the_api_server_is_away_it_is_probed_twice_a_second():
     assert len(waits) == 4 and all(0.08 <= w <= 0.1 for w in waits[1:]), waits
     # An answer that says nothing of readiness (e.g. /readyz forbidden) ends the wait too.
     assert len(_await(["down", "answering"])) == 1
+
+
+# ---------------------------------------------------------------------------- under eventlet
+def _run_sensor_process(script, mode, stack, namespace, out, *extra, timeout=180):
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, script, PACK_DIR, mode, os.path.join(str(stack.dir), "stack.json"),
+         namespace, str(out), *extra],
+        cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("urllib3_flavour", ["urllib3 as installed", "--old-urllib3"])
+def test_under_eventlet_monkey_patching(crds, stack, kube_namespace, tmp_path, urllib3_flavour):
+    # StackStorm runs sensors after eventlet's monkey_patch(): green threads, cooperative
+    # sockets. The watch, the batching writer, the outage probe and the stop must work there,
+    # also with the urllib3 of StackStorm's own virtualenv (no HTTPResponse.shutdown()).
+    out = tmp_path / "result.json"
+    extra = [urllib3_flavour] if urllib3_flavour.startswith("--") else []
+    proc = _run_sensor_process(os.path.join(PACK_DIR, "tests", "sensor_process.py"), "scenario",
+                               stack, kube_namespace, out, *extra)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["green"] is True
+    names = ["a-db"] + ["burst-%02d" % i for i in range(20)] + ["b-db", "c-db"]
+    assert result["triggers"] == [["ADDED", name] for name in names]
+    assert 0 < result["burst_writes"] <= 10, result["burst_writes"]
+    problems = [r for r in result["records"] if r[0] in ("WARNING", "ERROR", "CRITICAL")]
+    assert not any(r[2] for r in problems), problems  # no traceback
+    # The outage: one line for the sensor. Then read timeouts of 3 s: the stall, and the
+    # legacy kind's watch, which nothing changes, every 3 s.
+    assert problems[0][0] == "ERROR" and problems[0][1].startswith(
+        "cannot reach the Kubernetes API server at https://127.0.0.1"), problems
+    assert problems[1:] and all(
+        r[0] == "WARNING" and "the watch stalled: nothing received for 3s" in r[1]
+        for r in problems[1:]), problems
+    assert any("databases.dbaas.stackstorm.com" in r[1] for r in problems[1:]), problems
+    assert len([r for r in result["records"] if "answers again" in r[1]]) == 1
+    assert result["saved"] == 23
+    assert result["threads_alive"] == []  # the blocked watch reads were interrupted
+
+
+@pytest.mark.integration
+def test_sigterm_in_the_sensor_process_saves_the_state_before_it_exits(
+        crds, stack, kube_api_client, kube_namespace, tmp_path):
+    # st2sensorcontainer stops a sensor process with SIGTERM, which would end it without
+    # cleanup(): a change not yet saved (a status change waits up to a second) would be lost
+    # and emitted again after the restart.
+    import shutil
+    import signal
+
+    objects = Objects(kube_api_client, kube_namespace)
+    objects.create("a-db", {"engine": "postgres"})
+    script = tmp_path / "sensor_wrapper.py"  # the name st2's sensor processes run under
+    shutil.copy(os.path.join(PACK_DIR, "tests", "sensor_process.py"), script)
+    out = tmp_path / "state.json"
+    proc = _run_sensor_process(str(script), "serve", stack, kube_namespace, out)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith("READY"):
+                break
+        assert any(line.startswith("EMITTED ADDED a-db") for line in lines), lines
+        patched = objects.patch_status("a-db", {"status": {"phase": "Provisioning"}})
+        for line in proc.stdout:
+            if line.startswith("EMITTED MODIFIED a-db"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()[-3000:]
+    service = SensorService()
+    for name, value in json.loads(out.read_text())["values"].items():
+        service.set_value(name.split(":", 1)[1], value)
+    saved = saved_state(service, dict(DB, namespace=kube_namespace))
+    assert saved.get(patched["metadata"]["uid"])["resource_version"] == \
+        patched["metadata"]["resourceVersion"]
