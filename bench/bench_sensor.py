@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,7 +117,7 @@ def open_stack(private):
     proc = run_stack_script("up", "kube", env=env)
     if proc.returncode:
         if private:
-            run_stack_script("down", "kube", env=env)
+            close_private_stack(env)
         sys.exit(proc.stderr)
     directory = (env or {}).get("STACK_DIR") or str(stack_dir())
     with open(os.path.join(directory, "stack.json")) as f:
@@ -125,6 +126,12 @@ def open_stack(private):
     api = kube_config.new_client_from_config(config_file=info["kube"]["kubeconfig"])
     install_crds(api)
     return env, info, api
+
+
+def close_private_stack(env):
+    """Stop a private stack and remove its directory (its etcd holds every object made)."""
+    run_stack_script("down", "kube", env=env)
+    shutil.rmtree(env["STACK_DIR"], ignore_errors=True)
 
 
 def new_namespace(api, prefix="bench"):
@@ -237,7 +244,7 @@ def burst(args):
     finally:
         api.close()
         if args.private:  # also when the bench fails: never leave a private stack running
-            run_stack_script("down", "kube", env=env)
+            close_private_stack(env)
 
 
 def burst_in(args, info, api, namespace):
@@ -460,7 +467,7 @@ def reconnect(args):
               % (stats, len(errors), len(rows)))
     finally:
         api.close()
-        run_stack_script("down", "kube", env=env)
+        close_private_stack(env)
 
 
 def outage_lengths(count, longest):
@@ -580,7 +587,7 @@ def two(args):
     finally:
         api.close()
         if args.private:
-            run_stack_script("down", "kube", env=env)
+            close_private_stack(env)
 
 
 # ---------------------------------------------------------------------------- main
