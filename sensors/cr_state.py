@@ -1,201 +1,225 @@
-"""What the custom-resource sensor knows about one watched resource, kept in the st2 datastore.
+"""What the custom-resource sensor knows about one watched resource, in memory.
 
-Per watched resource (group/version/plural[/namespace]) the sensor remembers the last
-resourceVersion it processed (the cursor) and, for every object it has emitted, the last
-payload it emitted (without the fields that are the same for the whole resource or derived per
-event). That is enough to
+For every object it has emitted, the sensor remembers the last payload it emitted (without the
+fields that are the same for the whole resource or derived per event). That is enough to
 
 - tell ADDED (uid never emitted) from MODIFIED, and skip a resourceVersion already emitted;
 - compute ``spec_changed`` and ``deletion_requested`` against the last emitted state;
 - rebuild a DELETED event for an object that vanished while the sensor was not watching.
 
-Layout in the datastore (local keys of the sensor, string values):
+Memory: a record is held as its resourceVersion followed by its compact JSON deflated
+with a preset dictionary (about 120-200 bytes for a Database instead of ~450), so 100,000
+objects take about 30 MB; the resourceVersion in clear lets a relist skip an unchanged object
+without inflating it. An index from (namespace, name) to uid lets a relist emit the DELETED of
+an object before the ADDED of a new object of the same name.
 
-    crs.<group>.<version>.<plural>.<namespace or _all>.meta
-        {"v": 1, "cursor": "<resourceVersion>", "shards": 64, "objects": <count>}
-    crs.<group>.<version>.<plural>.<namespace or _all>.<nn>    (nn = 00 .. 3f)
-        "z:" + base64(zlib(JSON {uid: record}))
-
-Key names hold no "/": st2api routes ``/v1/keys/{name}`` with one path segment per name, so a
-name with "/" (or "%2F") answers 404 to GET and PUT (st2common/st2common/router.py, routes'
-default ``[^/]+``). No group, version, plural or namespace contains "." in a way that could make
-two resources' prefixes collide: versions, plurals and namespaces have no dots.
-
-Objects are spread over ``shards`` keys by crc32(uid), so one change rewrites about 1/64 of the
-state, not all of it (10,000 Database objects are ~6 MB of JSON, ~0.3 MB compressed).
-Records are held in memory as compact JSON strings, which is several times smaller than dicts.
+Every change is also queued as a pending operation (uid -> record, or None for a removal) for
+the store (cr_store.py), which writes the pending operations in batches. ``put`` of a uid not
+known yet marks the queue urgent: the store writes it without waiting for the batch interval.
 """
 
-import base64
 import json
 import threading
+import time
 import zlib
 
-__all__ = ["ResourceState", "STATE_VERSION"]
+__all__ = ["ResourceState", "NOT_STORED"]
 
-STATE_VERSION = 1
-DEFAULT_SHARDS = 64
-# Payload fields that are the same for every object of a watched resource, or computed per event.
-_NOT_STORED = ("event", "group", "version", "plural", "spec_changed", "deletion_requested")
+# Payload fields that are the same for every object of a watched resource, or computed per event;
+# the uid is the record's key.
+NOT_STORED = ("event", "group", "version", "plural", "spec_changed", "deletion_requested", "uid")
+
+# A preset dictionary for the in-memory records: the field names in the order compact sorted
+# JSON writes them, and values common to this pack's resources. It only affects memory (what is
+# stored in the datastore is plain JSON), so it may change between releases.
+_ZDICT = (
+    b'"mysql""mariadb""postgres""Provisioning""Updating""Deleting""Failed""True""False"'
+    b'"stackstorm.com/v1""MysqlDb""engine_version""instance_size""db.t3.micro""db.m5.large"'
+    b'{"annotations":{},"api_version":"dbaas.stackstorm.com/v1alpha1","deletion_timestamp":null,'
+    b'"finalizers":["dbaas.stackstorm.com/rds-protection"],"generation":1,"kind":"Database",'
+    b'"labels":{"app":""},"name":"","namespace":"","resource_version":"",'
+    b'"spec":{"consul":{"key":"/config"},"databaseName":"","deletionPolicy":"Snapshot",'
+    b'"engine":"postgres","engineVersion":"15.4","instanceClass":"db.","instanceSize":"small",'
+    b'"masterUsername":"dbadmin","region":"eu-west-1","storageGB":20,"tags":{"team":""},'
+    b'"vault":{"path":""}},"status":{"conditions":[{"lastTransitionTime":"T00:00:00Z",'
+    b'"message":"","reason":"","status":"True","type":"Ready"}],"consulKey":"",'
+    b'"dbInstanceIdentifier":"","endpoint":".rds.amazonaws.com","message":"",'
+    b'"observedGeneration":1,"phase":"Ready","port":5432,"vaultPath":""}}'
+)
+_WBITS = -12  # raw deflate, 4 KiB window: cheap to set up for a few hundred bytes
 
 
-def _encode(text):
-    return "z:" + base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii")
+def _deflate(data):
+    compressor = zlib.compressobj(1, zlib.DEFLATED, _WBITS, 1, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
+    return compressor.compress(data) + compressor.flush()
 
 
-def _decode(value):
-    if value.startswith("z:"):
-        return zlib.decompress(base64.b64decode(value[2:])).decode("utf-8")
-    return value
+def _inflate(data):
+    return zlib.decompressobj(_WBITS, _ZDICT).decompress(data)
+
+
+def pack(resource_version, text):
+    """The in-memory form of a record: its resourceVersion in clear (after its length, two
+    bytes), then its JSON deflated."""
+    rv = (resource_version or "").encode("utf-8")
+    return len(rv).to_bytes(2, "big") + rv + _deflate(text.encode("utf-8"))
+
+
+def unpack(packed):
+    """The record's JSON text."""
+    return _inflate(packed[2 + int.from_bytes(packed[:2], "big"):]).decode("utf-8")
+
+
+def packed_resource_version(packed):
+    return packed[2:2 + int.from_bytes(packed[:2], "big")].decode("utf-8")
+
+
+def record_text(payload):
+    """The compact JSON of what is stored of ``payload``."""
+    record = {k: v for k, v in payload.items() if k not in NOT_STORED}
+    return json.dumps(record, separators=(",", ":"), sort_keys=True)
 
 
 class ResourceState(object):
-    """Known objects and cursor of one watched resource, with dirty-shard persistence.
+    """Known objects of one watched resource, and the changes not yet written to the store."""
 
-    ``datastore`` is the sensor service (``get_value``/``set_value`` with local keys);
-    ``lock`` serialises datastore calls shared with other threads.
-    """
-
-    def __init__(self, datastore, resource, lock=None, shards=DEFAULT_SHARDS):
-        self._datastore = datastore
-        self._resource = resource
-        self._ds_lock = lock or threading.Lock()
+    def __init__(self, resource):
+        self.resource = resource
         self._lock = threading.RLock()
-        self.prefix = "crs.%s.%s.%s.%s." % (
-            resource["group"], resource["version"], resource["plural"],
-            resource.get("namespace") or "_all",
-        )
-        self.shards = shards
-        self.cursor = None
-        # per shard: uid -> compact JSON of the last emitted payload (minus _NOT_STORED)
-        self._shard_records = [{} for _ in range(shards)]
-        self._dirty = set()
-        self._meta_dirty = False
-        self.writes = 0  # datastore writes made, for tests and the benchmark
+        self._records = {}  # uid -> packed record
+        self._names = {}  # hash((namespace, name)) -> uid
+        self._pending = {}  # uid -> packed record, or None (removed); not yet written
+        self.pending_since = None  # time.monotonic() of the oldest pending change
+        self.urgent_since = None  # ... of the oldest pending new uid
+        self.cursor = None  # the resourceVersion to watch from (not saved: a start lists)
 
-    # ---------------------------------------------------------------- in memory
+    def set_cursor(self, resource_version):
+        if resource_version:
+            self.cursor = resource_version
+
+    # ---------------------------------------------------------------- reading
     def __len__(self):
-        return sum(len(records) for records in self._shard_records)
+        return len(self._records)
 
     def __contains__(self, uid):
-        return uid in self._shard_records[self._shard(uid)]
+        return uid in self._records
 
     def uids(self):
         with self._lock:
-            return [uid for records in self._shard_records for uid in records]
-
-    def _text(self, uid):
-        with self._lock:
-            return self._shard_records[self._shard(uid)].get(uid)
+            return list(self._records)
 
     def get(self, uid):
         """The last payload emitted for ``uid`` (with the resource's fields), or None."""
-        text = self._text(uid)
-        if text is None:
+        packed = self._records.get(uid)
+        if packed is None:
             return None
-        payload = json.loads(text)
-        payload.update(group=self._resource["group"], version=self._resource["version"],
-                       plural=self._resource["plural"])
+        payload = json.loads(unpack(packed))
+        payload.update(uid=uid, group=self.resource["group"],
+                       version=self.resource["version"], plural=self.resource["plural"])
         return payload
 
     def resource_version(self, uid):
-        text = self._text(uid)
-        return None if text is None else json.loads(text)["resource_version"]
+        packed = self._records.get(uid)
+        return None if packed is None else packed_resource_version(packed)
 
+    def uid_named(self, namespace, name):
+        """The known uid of the object called ``name`` in ``namespace``, or None."""
+        uid = self._names.get(hash((namespace, name)))
+        if uid is None:
+            return None
+        known = self.get(uid)
+        if known is None or (known["namespace"], known["name"]) != (namespace, name):
+            return None  # a hash collision: not that object
+        return uid
+
+    def text(self, uid):
+        """The stored JSON text of ``uid``'s record, or None."""
+        packed = self._records.get(uid)
+        return None if packed is None else unpack(packed)
+
+    # ---------------------------------------------------------------- changing
     def put(self, payload):
-        record = {k: v for k, v in payload.items() if k not in _NOT_STORED}
-        text = json.dumps(record, separators=(",", ":"), sort_keys=True)
-        index = self._shard(payload["uid"])
+        """Remember ``payload`` as the last one emitted for its uid; True if the uid is new."""
+        uid = payload["uid"]
+        packed = pack(payload["resource_version"], record_text(payload))
+        now = time.monotonic()
         with self._lock:
-            self._shard_records[index][payload["uid"]] = text
-            self._dirty.add(index)
+            new = uid not in self._records
+            self._records[uid] = packed
+            if new:
+                self._names.setdefault(hash((payload["namespace"], payload["name"])), uid)
+                if self.urgent_since is None:
+                    self.urgent_since = now
+            self._pending[uid] = packed
+            if self.pending_since is None:
+                self.pending_since = now
+        return new
 
     def remove(self, uid):
-        index = self._shard(uid)
         with self._lock:
-            if self._shard_records[index].pop(uid, None) is not None:
-                self._dirty.add(index)
+            packed = self._records.pop(uid, None)
+            if packed is None:
+                return
+            self._forget_name(uid, packed)
+            self._pending[uid] = None
+            if self.pending_since is None:
+                self.pending_since = time.monotonic()
 
-    def set_cursor(self, resource_version):
+    def _forget_name(self, uid, packed):
+        record = json.loads(unpack(packed))
+        key = hash((record.get("namespace"), record.get("name")))
+        if self._names.get(key) == uid:
+            del self._names[key]
+
+    # ---------------------------------------------------------------- for the store
+    def load_record(self, uid, text):
+        """Set a record read from the store (not a change to write); False if unreadable."""
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(record, dict):
+            return False
+        packed = pack(record.get("resource_version"), text)
         with self._lock:
-            if resource_version and resource_version != self.cursor:
-                self.cursor = resource_version
-                self._meta_dirty = True
+            previous = self._records.get(uid)
+            if previous is not None:
+                self._forget_name(uid, previous)
+            self._records[uid] = packed
+            self._names.setdefault(hash((record.get("namespace"), record.get("name"))), uid)
+        return True
 
-    def _shard(self, uid):
-        return zlib.crc32(uid.encode("utf-8")) % self.shards
-
-    def shard_of(self, uid):
-        return self._shard(uid)
-
-    # ---------------------------------------------------------------- datastore
-    def load(self):
-        """Read the state saved by an earlier run; returns the number of objects known."""
-        with self._ds_lock:
-            meta = self._datastore.get_value(self.prefix + "meta", local=True)
-        if not meta:
-            return 0
-        meta = json.loads(meta)
-        if meta.get("v") != STATE_VERSION:
-            return 0  # an unknown layout: start afresh (a relist emits everything as ADDED)
-        saved_shards = int(meta.get("shards", self.shards))
-        shard_records = [{} for _ in range(self.shards)]
-        count = 0
-        for index in range(saved_shards):
-            with self._ds_lock:
-                value = self._datastore.get_value(self.prefix + "%02x" % index, local=True)
-            if not value:
-                continue
-            # Records are kept as JSON text: decode the shard, re-encode each record compactly.
-            for uid, record in json.loads(_decode(value)).items():
-                shard_records[self._shard(uid)][uid] = json.dumps(
-                    record, separators=(",", ":"), sort_keys=True)
-                count += 1
+    def load_removal(self, uid):
+        """Forget a record the store says was removed (not a change to write)."""
         with self._lock:
-            self._shard_records = shard_records
-            self.cursor = meta.get("cursor")
-            if saved_shards != self.shards:  # saved with another count: rewrite every shard
-                self._dirty = set(range(max(self.shards, saved_shards)))
-                self._meta_dirty = True
-        return count
+            packed = self._records.pop(uid, None)
+            if packed is not None:
+                self._forget_name(uid, packed)
 
-    def dirty(self):
+    def has_pending(self):
+        return bool(self._pending)
+
+    def take_pending(self):
+        """(the pending changes as {uid: packed record or None}, whether a new uid is among
+        them); they are no longer pending."""
         with self._lock:
-            return bool(self._dirty) or self._meta_dirty
+            pending, self._pending = self._pending, {}
+            urgent = self.urgent_since is not None
+            self.pending_since = self.urgent_since = None
+        return pending, urgent
 
-    def flush(self, shards=None):
-        """Write the dirty shards (or only ``shards`` of them, without the meta key: the
-        cursor is not needed to resume, a restart lists anyway), then the meta key.
+    def restore_pending(self, changes, urgent):
+        """Put back changes whose write failed; changes made since take precedence."""
+        with self._lock:
+            for uid, packed in changes.items():
+                self._pending.setdefault(uid, packed)
+            if changes:
+                now = time.monotonic()
+                self.pending_since = self.pending_since or now
+                if urgent:
+                    self.urgent_since = self.urgent_since or now
 
-        The snapshot and its writes happen under the datastore lock: two flushes (the flush
-        thread's and the watch thread's urgent one) cannot interleave, so an older snapshot of
-        a shard is never written over a newer one."""
-        with self._ds_lock:
-            with self._lock:
-                todo = sorted(self._dirty if shards is None else self._dirty & set(shards))
-                values = []
-                for index in todo:
-                    records = self._shard_records[index] if index < self.shards else {}
-                    members = ",".join('%s:%s' % (json.dumps(uid), text)
-                                       for uid, text in records.items())
-                    values.append((self.prefix + "%02x" % index, _encode("{%s}" % members)))
-                    self._dirty.discard(index)
-                meta = None
-                if shards is None and (self._meta_dirty or todo):
-                    meta = json.dumps({"v": STATE_VERSION, "cursor": self.cursor,
-                                       "shards": self.shards, "objects": len(self)},
-                                      sort_keys=True)
-                    self._meta_dirty = False
-            try:
-                for key, value in values:
-                    self._datastore.set_value(key, value, local=True)
-                    self.writes += 1
-                if meta is not None:
-                    self._datastore.set_value(self.prefix + "meta", meta, local=True)
-                    self.writes += 1
-            except Exception:
-                with self._lock:  # not written: write again next time
-                    self._dirty.update(todo)
-                    self._meta_dirty = self._meta_dirty or meta is not None
-                raise
-        return len(values)
+    def snapshot(self):
+        """(uid, packed record) of every known object, as of now (for a compaction)."""
+        with self._lock:
+            return list(self._records.items())

@@ -2,27 +2,34 @@
 
 One thread per entry of config ``watch_resources``, each running the list-then-watch loop:
 
-1. LIST the resource (paged), diff it against the state saved in the st2 datastore and emit
-   the differences: uids gone -> DELETED (from the last payload emitted), new uids -> ADDED,
-   changed resourceVersion -> MODIFIED;
-2. WATCH from the list's resourceVersion with bookmarks, a server-side timeout
+1. read the state saved in the st2 datastore (retrying while st2 cannot answer: an outage is
+   not "no state", which would emit every object again);
+2. LIST the resource page by page and emit the differences with what is known as each page
+   arrives (new uid -> ADDED, after the DELETED of an object that had the same name; changed
+   resourceVersion -> MODIFIED), then uids not listed -> DELETED (from the last payload emitted);
+3. WATCH from the list's resourceVersion with bookmarks, a server-side timeout
    (``watch_timeout_seconds``) and a client read timeout (``watch_read_timeout_seconds``),
    moving the cursor with every event; a clean end re-watches from the cursor;
-3. on 410 Gone (the cursor was compacted away) go back to 1; on any other error back off
-   (1 s doubling to 60 s, with jitter) and re-watch from the cursor (or re-list if no list
-   succeeded yet, or after a read timeout: a watch from a cursor the API server does not have
-   is silent). An error is logged once, with what to do, until it is resolved.
+4. on 410 Gone (the cursor was compacted away) go back to 2. When the API server cannot be
+   reached (refused, reset, TLS EOF through a proxy, read timeout: one kind of error), probe its
+   /readyz every half second (every tenth while it says it is starting) and watch again as soon
+   as it is ready; one log line per outage for the whole sensor. On an answer that needs a
+   person (401, 403, 404) back off 1 s doubling to 60 s, logged once until it is resolved.
 
-A (uid, resourceVersion) is emitted at most once per run. Across restarts delivery is at
-least once: state is written shortly after each event (at once when a new uid is emitted, so a
-delete that happens while the sensor is down is never missed). See docs/sensor.md.
+A writer thread saves the state (cr_store.py): a new uid within ``new_object_delay`` (0.1 s)
+of its ADDED, other changes within ``state_flush_interval`` (1 s), each time in one batch, so a
+burst of N changes costs far fewer than N datastore writes (each one an st2 API call), and the
+bytes written per change do not depend on how many objects are known. A (uid, resourceVersion)
+is emitted at most once per run; across restarts delivery is at least once. See docs/sensor.md.
 """
 
 import json
 import os
 import random
+import signal
 import sys
 import threading
+import time
 from collections import deque
 
 from st2reactor.sensor.base import Sensor
@@ -33,6 +40,7 @@ if _ACTIONS_DIR not in sys.path:
     sys.path.append(_ACTIONS_DIR)
 
 from cr_state import ResourceState  # noqa: E402 pylint: disable=wrong-import-position
+from cr_store import StateStore  # noqa: E402 pylint: disable=wrong-import-position
 from lib.kube import (  # noqa: E402 pylint: disable=wrong-import-position
     ADDED, DELETED, MODIFIED, TRIGGERS, api_client_from_config, deleted_payload,
     resource_from_config, to_payload,
@@ -48,10 +56,16 @@ CRD_FILES = {
     ("dbaas.stackstorm.com", "databases"): "k8s/crds/database.yaml",
     ("stackstorm.com", "mysqldbs"): "k8s/crds/mysqldb.yaml",
 }
+# HTTP answers that mean "not ready yet, try again soon" rather than "a person must act".
+_TRANSIENT_STATUS = (429, 500, 502, 503, 504)
 
 
 class _Gone(Exception):
     """The watch cursor is too old (410): list again."""
+
+
+class _Stopping(Exception):
+    """The sensor is stopping: emit nothing more."""
 
 
 class _StreamError(Exception):
@@ -66,12 +80,18 @@ class _StreamError(Exception):
 class CustomResourceSensor(Sensor):
     """Emits a trigger for every change of the configured custom resources."""
 
-    backoff_initial = 1.0  # seconds; doubled per consecutive failure
+    backoff_initial = 1.0  # seconds, after an answer that needs a person (401/403/404); doubled
     backoff_max = 60.0
+    probe_initial = 0.25  # seconds between readiness probes while the API server is unreachable
+    probe_max = 0.5
+    probe_starting = 0.1  # ... while it answers that it is not ready yet (it is starting)
     connect_timeout = 10.0
-    state_flush_interval = 1.0  # seconds between writes of changed state
+    probe_timeout = 2.0
+    new_object_delay = 0.1  # seconds: a new uid is saved within this (plus the write)
+    state_flush_interval = 1.0  # seconds: other changes are saved within this
+    state_retry_max = 30.0  # seconds between attempts while the datastore refuses writes
     list_page_size = 500
-    stop_timeout = 5.0  # how long cleanup() waits for the watch threads
+    stop_timeout = 4.0  # how long a stop waits for the threads (st2 kills the process at 5 s)
 
     def __init__(self, sensor_service, config=None):
         super().__init__(sensor_service=sensor_service, config=config)
@@ -79,9 +99,13 @@ class CustomResourceSensor(Sensor):
         self._stop = threading.Event()
         self._dispatch_lock = threading.Lock()
         self._datastore_lock = threading.Lock()
+        self._shutdown_lock = threading.Lock()
+        self._shut_down = False
         self._watchers = []
         self._threads = []
         self._api_client = None
+        self.writer = _StateWriter(self)
+        self.reachability = None
 
     # ------------------------------------------------------------------ st2 hooks
     def setup(self):
@@ -90,36 +114,27 @@ class CustomResourceSensor(Sensor):
         resources = [resource_from_config(entry, i) for i, entry in enumerate(resources)]
         self.watch_timeout = int(config.get("watch_timeout_seconds") or 300)
         self.read_timeout = float(config.get("watch_read_timeout_seconds") or 90)
-        # No urllib3 retries: the watch loop retries with its own backoff and logging.
+        # No urllib3 retries: the watch loop retries with its own probe, backoff and logging.
         self._api_client = api_client_from_config(config, retries=False)
+        self.reachability = _Reachability(self, self._api_client.configuration.host)
         self._watchers = [_ResourceWatcher(self, resource) for resource in resources]
-        for watcher in self._watchers:
-            known = watcher.state.load()
-            self._logger.info("watching %s; %d objects known from the datastore, cursor %s",
-                              watcher.label, known, watcher.state.cursor)
+        self._stop_on_sigterm()
 
     def run(self):
         self._threads = [
-            threading.Thread(target=w.run, name="watch-%s" % w.state.prefix, daemon=True)
+            threading.Thread(target=w.run, name="watch-%s" % w.store.prefix, daemon=True)
             for w in self._watchers
         ]
-        self._threads.append(threading.Thread(target=self._flush_loop, name="state-flush",
+        self._threads.append(threading.Thread(target=self.writer.run, name="state-writer",
                                               daemon=True))
         for thread in self._threads:
             thread.start()
-        self._stop.wait()  # st2 expects run() to block; it returns once cleanup() is called
-        for thread in self._threads:
-            thread.join(self.stop_timeout)
+        self._stop.wait()  # st2 expects run() to block; it returns once the sensor stops
+        self._shutdown()
 
     def cleanup(self):
         self._stop.set()
-        for watcher in self._watchers:
-            watcher.interrupt()
-        for thread in self._threads:
-            thread.join(self.stop_timeout)
-        self._flush_all()
-        if self._api_client is not None:
-            self._api_client.close()
+        self._shutdown()
 
     def add_trigger(self, trigger):
         pass
@@ -130,30 +145,216 @@ class CustomResourceSensor(Sensor):
     def remove_trigger(self, trigger):
         pass
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ stopping
+    def _stop_on_sigterm(self):
+        """In st2's sensor process, stop cleanly on SIGTERM.
+
+        st2sensorcontainer stops a sensor by sending its process SIGTERM (and SIGKILL 5 s later;
+        st2reactor/container/process_container.py), and the sensor process has no handler for
+        it (st2reactor/container/sensor_wrapper.py), so cleanup() would never run and changes
+        not yet saved would be lost. Here SIGTERM makes run() return: it stops the threads and
+        saves the state, then the wrapper exits (and calls cleanup() at exit). Only in that
+        process: a sensor run by a test or another host program leaves its signals alone.
+        """
+        if os.path.basename(sys.argv[0] if sys.argv else "") != "sensor_wrapper.py":
+            return
+        try:
+            signal.signal(signal.SIGTERM, lambda signum, frame: self._stop.set())
+        except ValueError:  # not the main thread
+            pass
+
+    def _shutdown(self):
+        with self._shutdown_lock:
+            if self._shut_down:
+                return
+            for watcher in self._watchers:
+                watcher.interrupt()
+            self.writer.notify()
+            deadline = time.monotonic() + self.stop_timeout
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join(max(0.0, deadline - time.monotonic()))
+            self.flush_state()
+            if self._api_client is not None:
+                self._api_client.close()
+            self._shut_down = True
+
     def stopping(self):
         return self._stop.is_set()
 
+    def wait(self, seconds):
+        """Sleep ``seconds`` or until the sensor stops; True if it is stopping."""
+        return self._stop.wait(seconds)
+
+    # ------------------------------------------------------------------ helpers
     def dispatch(self, payload):
         with self._dispatch_lock:
             self.sensor_service.dispatch(trigger=TRIGGERS[payload["event"]], payload=payload)
 
-    def _flush_loop(self):
-        while not self._stop.wait(self.state_flush_interval):
-            self._flush_all()
-
-    def _flush_all(self):
+    def flush_state(self):
+        """Write every watcher's pending changes now."""
         for watcher in self._watchers:
-            self.save_state(watcher)
+            if watcher.store.loaded:
+                self.writer.save(watcher)
 
-    def save_state(self, watcher, shards=None):
-        """Write a watcher's changed state; a datastore failure is logged, and retried by the
-        next flush (it must not restart the watch, nor be taken for a Kubernetes error)."""
+    def probe(self):
+        """Whether the API server answers: "ready" (/readyz 200), "answering" (an answer that
+        does not tell readiness, e.g. 403), "starting" (it answers that it is not ready: 5xx,
+        429), or "down" (no answer)."""
+        from kubernetes.client.exceptions import ApiException
+
         try:
-            watcher.state.flush(shards=shards)
+            response = self._api_client.call_api(
+                "/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=(self.probe_timeout, self.probe_timeout))
+            try:
+                response.read()
+            finally:
+                response.release_conn()
+            return "ready"
+        except ApiException as exc:
+            if not exc.status:
+                return "down"
+            return "starting" if exc.status in _TRANSIENT_STATUS else "answering"
         except Exception as exc:  # pylint: disable=broad-except
-            self._logger.warning("cannot save the state of %s in the st2 datastore "
-                                 "(will retry): %s", watcher.label, exc)
+            return "down" if _is_connection_error(exc) else "answering"
+
+
+class _StateWriter(object):
+    """Saves the watchers' pending state changes in batches (one thread for the sensor)."""
+
+    def __init__(self, sensor):
+        self.sensor = sensor
+        self._wake = threading.Event()
+        self._wake_at = None  # when the writer will look again on its own (None: never)
+        self._retry_at = {}  # store prefix -> monotonic time of the next attempt
+        self._failures = {}  # store prefix -> consecutive failed attempts
+        self._failing = {}  # store prefix -> True while its failure is logged
+        self._warned_other = {}  # store prefix -> True once another writer was reported
+
+    def notify(self, urgent=False):
+        """A change is pending (``urgent``: a new uid). Wakes the writer only if it would not
+        look in time on its own, so a burst does not wake it for every event."""
+        wake_at = self._wake_at
+        if wake_at is not None:
+            soon = self.sensor.new_object_delay if urgent else self.sensor.state_flush_interval
+            if wake_at <= time.monotonic() + soon:
+                return
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def run(self):
+        while not self.sensor.stopping():
+            self._wake.clear()
+            self._wake_at = None  # at work: a change made now wakes it again
+            timeout = self._work()
+            if timeout == 0:
+                time.sleep(0)  # a compaction is under way: let other (green) threads run
+                continue
+            self._wake_at = None if timeout is None else time.monotonic() + timeout
+            self._wake.wait(timeout)
+
+    def _work(self):
+        """Save what is due; returns the seconds until something is due (None: nothing)."""
+        sensor, now, next_in = self.sensor, time.monotonic(), None
+        for watcher in sensor._watchers:  # pylint: disable=protected-access
+            store, state = watcher.store, watcher.state
+            if not store.loaded:
+                continue
+            key = store.prefix
+            retry_at = self._retry_at.get(key)
+            if retry_at is not None and now < retry_at:
+                next_in = _earliest(next_in, retry_at - now)
+                continue
+            due = None
+            if state.urgent_since is not None:
+                due = state.urgent_since + sensor.new_object_delay
+            if state.pending_since is not None:
+                due = min(due or float("inf"), state.pending_since + sensor.state_flush_interval)
+            if due is not None and (due <= now or retry_at is not None):
+                if not self.save(watcher):
+                    next_in = _earliest(next_in, self._retry_at[key] - time.monotonic())
+                    continue
+            elif due is not None:
+                next_in = _earliest(next_in, due - now)
+            if store.compacting() or store.compaction_due():
+                if self._attempt(watcher, store.compaction_step) and store.compacting():
+                    next_in = 0
+                if store.other_writer and not self._warned_other.get(key):
+                    self._warned_other[key] = True
+                    sensor._logger.error(  # pylint: disable=protected-access
+                        "another instance of aws.CustomResourceSensor writes the state of %s in "
+                        "the st2 datastore (%s): every change is emitted twice and the saved "
+                        "state may lose objects; run exactly one instance (docs/install.md, "
+                        "section 7)", watcher.label, store.other_writer)
+        return next_in
+
+    def save(self, watcher):
+        """Write the watcher's pending changes; False (logged, retried later) if st2 refused."""
+        return self._attempt(watcher, watcher.store.flush)
+
+    def _attempt(self, watcher, write):
+        key = watcher.store.prefix
+        try:
+            write()
+        except Exception as exc:  # pylint: disable=broad-except
+            failures = self._failures.get(key, 0)
+            self._failures[key] = failures + 1
+            delay = min(self.sensor.state_retry_max, 2.0 ** failures)
+            self._retry_at[key] = time.monotonic() + delay
+            log = self.sensor._logger  # pylint: disable=protected-access
+            if not self._failing.get(key):
+                self._failing[key] = True
+                log.warning("cannot save the state of %s in the st2 datastore (will retry): %s",
+                            watcher.label, exc)
+            else:
+                log.debug("still cannot save the state of %s: %s", watcher.label, exc)
+            return False
+        self._retry_at.pop(key, None)
+        self._failures.pop(key, None)
+        if self._failing.pop(key, None):
+            self.sensor._logger.info(  # pylint: disable=protected-access
+                "saved the state of %s in the st2 datastore again", watcher.label)
+        return True
+
+
+def _earliest(current, candidate):
+    candidate = max(0.0, candidate)
+    return candidate if current is None else min(current, candidate)
+
+
+class _Reachability(object):
+    """Whether the API server answers, shared by the watchers: one log line per outage."""
+
+    def __init__(self, sensor, host):
+        self.sensor = sensor
+        self.host = host
+        self._lock = threading.Lock()
+        self._since = None
+
+    def lost(self, exc):
+        with self._lock:
+            first = self._since is None
+            if first:
+                self._since = time.monotonic()
+        log = self.sensor._logger  # pylint: disable=protected-access
+        if first:
+            log.error("cannot reach the Kubernetes API server at %s: %s (probing it every %gs "
+                      "and watching again as soon as it is ready; logged once per outage)",
+                      self.host, _describe(exc), self.sensor.probe_max)
+        else:
+            log.debug("API server %s still unreachable: %s", self.host, _describe(exc))
+
+    def answered(self):
+        if self._since is None:
+            return
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            self.sensor._logger.info(  # pylint: disable=protected-access
+                "the Kubernetes API server at %s answers again after %.1fs; recovered, "
+                "watching again", self.host, time.monotonic() - since)
 
 
 class _ResourceWatcher(object):
@@ -166,21 +367,24 @@ class _ResourceWatcher(object):
         self.resource = resource
         self.log = sensor._logger  # pylint: disable=protected-access
         self.api = client.CustomObjectsApi(sensor._api_client)  # pylint: disable=protected-access
-        self.state = ResourceState(sensor.sensor_service, resource,
-                                   lock=sensor._datastore_lock)  # pylint: disable=protected-access
+        self.state = ResourceState(resource)
+        self.store = StateStore(sensor.sensor_service, self.state,
+                                lock=sensor._datastore_lock)  # pylint: disable=protected-access
         namespace = resource["namespace"]
         self.label = "%s.%s/%s %s" % (
             resource["plural"], resource["group"], resource["version"],
             "in namespace %s" % namespace if namespace else "in all namespaces",
         )
         self._response = None
-        self._failures = 0
+        self._failures = 0  # consecutive failed attempts, reset by a success
         self._error = None  # signature of the error logged last; None when all is well
         self._recently_deleted = deque(maxlen=1000)
         self.stats = {"lists": 0, "watches": 0, "gone": 0, "errors": 0}
 
     # ------------------------------------------------------------------ loop
     def run(self):
+        if not self._load_state():
+            return
         need_list = True
         while not self.sensor.stopping():
             try:
@@ -202,22 +406,74 @@ class _ResourceWatcher(object):
                     need_list = True
                     continue
                 self.stats["errors"] += 1
-                self._report(exc)
+                self._failures += 1
                 if self.state.cursor is None or _is_read_timeout(exc):
                     # Silence: a stalled connection, or a cursor the API server does not have
                     # (etcd restored from a backup), whose watch stays silent: list again.
                     need_list = True
-                self._backoff()
+                if _is_connection_error(exc) or getattr(exc, "status", None) \
+                        in _TRANSIENT_STATUS:
+                    if _is_read_timeout(exc) or not _is_connection_error(exc):
+                        self._report(exc)
+                    else:
+                        self.sensor.reachability.lost(exc)
+                    self._await_api_server()
+                    if self._failures > 2:  # it answers, yet the requests keep failing
+                        self._backoff(self._failures - 3)
+                else:
+                    self._report(exc)
+                    self._backoff(self._failures - 1)
         self._close_response()
 
     def interrupt(self):
-        """Unblock a read in progress (called from cleanup())."""
+        """Unblock a read in progress (called when the sensor stops)."""
         self._close_response()
 
-    def _backoff(self):
-        delay = min(self.sensor.backoff_max, self.sensor.backoff_initial * 2 ** self._failures)
-        self._failures += 1
-        self.sensor._stop.wait(delay * random.uniform(0.5, 1.0))  # pylint: disable=W0212
+    def _load_state(self):
+        """Read the saved state, retrying while the datastore cannot answer. False if the
+        sensor stopped first."""
+        failures = 0
+        while not self.sensor.stopping():
+            try:
+                known = self.store.load()
+            except Exception as exc:  # pylint: disable=broad-except
+                if not failures:
+                    self.log.warning(
+                        "cannot read the state of %s from the st2 datastore (will retry; "
+                        "nothing is emitted for it until it is read): %s", self.label, exc)
+                failures += 1
+                self.sensor.wait(min(self.sensor.state_retry_max, 2.0 ** (failures - 1)))
+                continue
+            for problem in self.store.problems:
+                self.log.warning("the state of %s in the st2 datastore: %s", self.label,
+                                 problem)
+            if failures:
+                self.log.info("read the state of %s from the st2 datastore", self.label)
+            self.log.info("watching %s; %d objects known from the datastore", self.label, known)
+            self.sensor.writer.notify()
+            return True
+        return False
+
+    def _await_api_server(self):
+        """Return once the API server is ready (or answers without telling), or the sensor
+        stops. Unreachable, it is probed every half second (a refused connection costs it
+        nothing); starting (/readyz answers 5xx), every tenth of a second, as it is about to
+        be ready. So it is found within half a second of its return."""
+        delay = self.sensor.probe_initial
+        while not self.sensor.stopping():
+            answer = self.sensor.probe()
+            if answer in ("ready", "answering"):
+                return
+            if answer == "starting":
+                pause = self.sensor.probe_starting
+            else:
+                pause, delay = delay, min(self.sensor.probe_max, delay * 2)
+            if self.sensor.wait(pause * random.uniform(0.8, 1.0)):
+                return
+
+    def _backoff(self, exponent):
+        delay = min(self.sensor.backoff_max, self.sensor.backoff_initial * 2 ** max(0, exponent))
+        self.sensor.wait(delay * random.uniform(0.5, 1.0))
 
     def _ok(self):
         self._failures = 0
@@ -231,43 +487,52 @@ class _ResourceWatcher(object):
         kwargs.update(_preload_content=False,
                       _request_timeout=(self.sensor.connect_timeout, self.sensor.read_timeout))
         if r["namespace"]:
-            return self.api.list_namespaced_custom_object(
+            response = self.api.list_namespaced_custom_object(
                 r["group"], r["version"], r["namespace"], r["plural"], **kwargs)
-        return self.api.list_cluster_custom_object(r["group"], r["version"], r["plural"],
-                                                   **kwargs)
+        else:
+            response = self.api.list_cluster_custom_object(r["group"], r["version"],
+                                                           r["plural"], **kwargs)
+        self.sensor.reachability.answered()
+        return response
 
-    def _list(self):
-        items, token = [], None
+    def _list_and_reconcile(self):
+        """LIST page by page, emitting the differences as each page arrives: only one page
+        of objects is held at a time."""
+        unseen = set(self.state.uids())
+        token = None
         while True:
             kwargs = {"limit": self.sensor.list_page_size}
             if token:
                 kwargs["_continue"] = token
             response = self._call(**kwargs)
+            self._response = response
             try:
                 body = json.loads(response.data)
             finally:
+                self._response = None
                 response.release_conn()
-            items.extend(body.get("items") or [])
-            token = (body.get("metadata") or {}).get("continue")
+            for obj in body.get("items") or []:
+                metadata = obj["metadata"]
+                uid = metadata["uid"]
+                unseen.discard(uid)
+                if uid not in self.state:
+                    # A new object whose name a known one had: that one is gone; say so first.
+                    old = self.state.uid_named(metadata.get("namespace"), metadata.get("name"))
+                    if old is not None:
+                        unseen.discard(old)
+                        self._emit_gone(old)
+                self._upsert(obj)
+            metadata = body.get("metadata") or {}
+            token = metadata.get("continue")
             if not token:
-                return items, body["metadata"]["resourceVersion"]
-
-    def _list_and_reconcile(self):
-        items, resource_version = self._list()
+                break
+            del body
+        gone = [(self.state.get(uid), uid) for uid in unseen]  # deleted while not watching
+        for _, uid in sorted(gone, key=lambda item: (item[0]["namespace"] or "",
+                                                     item[0]["name"], item[1])):
+            self._emit_gone(uid)
+        self.state.set_cursor(metadata["resourceVersion"])
         self.stats["lists"] += 1
-        listed = set()
-        for obj in items:
-            listed.add(obj["metadata"]["uid"])
-        for uid in self.state.uids():
-            if uid not in listed:  # deleted while we were not watching
-                payload = deleted_payload(self.state.get(uid))
-                self._emit(payload)
-                self.state.remove(uid)
-                self._recently_deleted.append(uid)
-        for obj in items:
-            self._upsert(obj, flush=False)
-        self.state.set_cursor(resource_version)
-        self.sensor.save_state(self)
 
     def _watch(self):
         self.stats["watches"] += 1
@@ -276,6 +541,8 @@ class _ResourceWatcher(object):
                               timeout_seconds=self.sensor.watch_timeout)
         self._response = response
         try:
+            if self.sensor.stopping():  # it stopped while this request was being made
+                return
             for line in _lines(response):
                 if self.sensor.stopping():
                     return
@@ -289,10 +556,8 @@ class _ResourceWatcher(object):
         response, self._response = self._response, None
         if response is None:
             return
+        _shutdown_socket(response)
         try:
-            shutdown = getattr(response, "shutdown", None)  # urllib3 >= 2.3: unblocks a read
-            if shutdown is not None:
-                shutdown()
             response.close()
             response.release_conn()
         except Exception:  # pylint: disable=broad-except
@@ -316,25 +581,32 @@ class _ResourceWatcher(object):
                 self._emit(to_payload(DELETED, obj, self.resource, previous))
                 self.state.remove(uid)
                 self._recently_deleted.append(uid)
+                self.sensor.writer.notify()
         elif kind in (ADDED, MODIFIED):
-            self._upsert(obj, flush=True)
+            self._upsert(obj)
         self.state.set_cursor(resource_version)
 
-    def _upsert(self, obj, flush):
+    def _upsert(self, obj):
         metadata = obj["metadata"]
         uid = metadata["uid"]
-        previous = self.state.get(uid)
-        if previous is not None and previous["resource_version"] == metadata["resourceVersion"]:
+        known = self.state.resource_version(uid)
+        if known is not None and known == metadata["resourceVersion"]:
             return  # already emitted
+        previous = None if known is None else self.state.get(uid)
         payload = to_payload(ADDED if previous is None else MODIFIED, obj, self.resource,
                              previous)
         self._emit(payload)
-        self.state.put(payload)
-        if previous is None and flush:
-            # A new uid is saved at once: a restart then sees it gone if it is deleted meanwhile.
-            self.sensor.save_state(self, shards=[self.state.shard_of(uid)])
+        self.sensor.writer.notify(urgent=self.state.put(payload))
+
+    def _emit_gone(self, uid):
+        self._emit(deleted_payload(self.state.get(uid)))
+        self.state.remove(uid)
+        self._recently_deleted.append(uid)
+        self.sensor.writer.notify()
 
     def _emit(self, payload):
+        if self.sensor.stopping():
+            raise _Stopping()
         self.log.debug("%s %s %s/%s resourceVersion %s", payload["event"], payload["kind"],
                        payload["namespace"], payload["name"], payload["resource_version"])
         self.sensor.dispatch(payload)
@@ -350,7 +622,12 @@ class _ResourceWatcher(object):
             self.log.debug("%s: still failing: %s", self.label, message)
             return
         self._error = signature
-        if isinstance(exc, (_StreamError,)) or status is not None or _is_connection_error(exc):
+        if _is_read_timeout(exc):
+            self.log.warning("%s: %s (logged once until it recovers)", self.label, message)
+        elif status in _TRANSIENT_STATUS:
+            self.log.error("%s: %s (retrying as soon as the API server is ready; logged once "
+                           "until it recovers)", self.label, message)
+        elif isinstance(exc, _StreamError) or status is not None or _is_connection_error(exc):
             self.log.error("%s: %s (retrying with backoff up to %ds; logged once until it "
                            "recovers)", self.label, message, self.sensor.backoff_max)
         else:
@@ -373,28 +650,100 @@ class _ResourceWatcher(object):
                     "CustomResourceDefinition installed? %s"
                     % (what, r["version"], "apply %s" % crd if crd else
                        "check group/version/plural in pack config watch_resources"))
-        if status is not None:
+        if _is_read_timeout(exc):
+            return ("the watch stalled: nothing received for %gs (read timed out); listing "
+                    "again" % self.sensor.read_timeout)
+        if status:
             reason = getattr(exc, "reason", "") or ""
             return "API server answered %s %s" % (status, str(reason).strip())
         if _is_connection_error(exc):
-            return "cannot reach the API server: %s: %s" % (type(exc).__name__, exc)
+            return "cannot reach the API server: %s" % _describe(exc)
         return "%s: %s" % (type(exc).__name__, exc)
 
 
-def _is_connection_error(exc):
+def _causes(exc):
+    """``exc`` and the exceptions it was raised from or while handling."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _connection_cause(exc):
+    """The exception in ``exc``'s chain that says the connection was lost, or None.
+
+    One kind of error whatever its form: urllib3's errors (refused, reset, read timeout,
+    "Response ended prematurely"), OSError and TimeoutError, and kubernetes-client's
+    ``ApiException(status=0)`` for a TLS error, which its api_client turns into an
+    AttributeError (``e.body.decode`` on None) as it handles it: what an outage behind a proxy
+    or load balancer looks like (the TLS handshake meets EOF)."""
+    import http.client
+
     import urllib3
 
-    return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+    for cause in _causes(exc):
+        if isinstance(cause, (urllib3.exceptions.HTTPError, OSError, TimeoutError,
+                              http.client.HTTPException)):
+            return cause
+        if type(cause).__name__ == "ApiException" and getattr(cause, "status", None) == 0:
+            return cause
+    return None
+
+
+def _is_connection_error(exc):
+    return _connection_cause(exc) is not None
 
 
 def _is_read_timeout(exc):
+    import socket
+
     import urllib3
 
-    return isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError))
+    return any(isinstance(cause, (urllib3.exceptions.ReadTimeoutError, TimeoutError,
+                                  socket.timeout))
+               for cause in _causes(exc))
+
+
+def _describe(exc):
+    """A one-line description of a connection error (no traceback, no multi-line reasons)."""
+    cause = _connection_cause(exc) or exc
+    if type(cause).__name__ == "ApiException":
+        text = str(getattr(cause, "reason", "") or cause)
+    else:
+        text = "%s: %s" % (type(cause).__name__, cause)
+    return " ".join(text.split())
+
+
+def _shutdown_socket(response):
+    """Make a read blocked on ``response`` (in another thread) return at once.
+
+    urllib3 2.3+ has HTTPResponse.shutdown(); older ones (StackStorm's own virtualenv may hold
+    one) do not, so shut the socket down directly: a blocked recv then sees end of file, with
+    real threads and with eventlet's green sockets alike (closing it would not wake it)."""
+    import socket
+
+    shutdown = getattr(response, "shutdown", None)
+    if shutdown is not None:
+        try:
+            shutdown()
+            return
+        except Exception:  # pylint: disable=broad-except
+            pass
+    sock = getattr(getattr(response, "_connection", None), "sock", None)
+    if sock is None:
+        raw = getattr(getattr(getattr(response, "_fp", None), "fp", None), "raw", None)
+        sock = getattr(raw, "_sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError):
+            pass
 
 
 def _lines(response):
-    """The lines of a watch stream as they arrive."""
+    """The lines of a watch stream as they arrive. A stream that ends inside an event lost
+    its connection: that is an error, not an event."""
     pending = b""
     for chunk in response.stream(amt=None, decode_content=False):
         pending += chunk
@@ -403,4 +752,4 @@ def _lines(response):
             if line.strip():
                 yield line
     if pending.strip():
-        yield pending
+        raise ConnectionError("the watch stream ended in the middle of an event")

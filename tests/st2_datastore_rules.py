@@ -14,6 +14,10 @@ st2tests' MockDatastoreService keeps any name in a dict. The real services
   DocumentTooLarge, which st2api answers with 500. Values are not otherwise limited.
 - ``ttl``: st2 expires the key after that many seconds; st2tests' mock ignores it with a warning.
   The pack sets no TTL.
+- ``list_values`` is one GET /v1/keys with ``limit`` (default and, for a user who is not an
+  admin, maximum ``[api] max_page_size``, 100) and ``offset``
+  (st2api/st2api/controllers/resource.py ``validate_limit_query_param``): a caller that wants
+  every key must page. Unlike ``get_value`` it raises on failure.
 
 ``DatastoreRules`` applies that to a service whose ``get_value``/``set_value``/``delete_value``
 take the short (local) name; the stand-in and tests/sensor_service.py use it, so the sensor is
@@ -24,7 +28,10 @@ import re
 
 import requests
 
-__all__ = ["DatastoreRules", "key_name_problem"]
+__all__ = ["DatastoreRules", "key_name_problem", "MAX_PAGE_SIZE"]
+
+MAX_PAGE_SIZE = 100  # st2's [api] max_page_size default
+_EVERYTHING = object()
 
 # MongoDB's BSON document limit, less room for the key's other fields.
 MAX_VALUE_BYTES = 16 * 1024 * 1024 - 64 * 1024
@@ -62,6 +69,20 @@ class DatastoreRules(object):
     def _full_key_name(self, name, local):
         return self.datastore_service._get_full_key_name(  # pylint: disable=protected-access
             name=name, local=local)
+
+    def list_values(self, local=True, prefix=None, limit=None, offset=0):
+        if limit is _EVERYTHING:  # from a DatastoreRules layered over this one
+            return super().list_values(local=local, prefix=prefix, limit=limit, offset=0)
+        limit = limit or MAX_PAGE_SIZE
+        if limit > MAX_PAGE_SIZE:
+            raise requests.exceptions.HTTPError(
+                '403 Client Error: Forbidden\nMESSAGE: Limit "%s" specified, maximum value is '
+                '"%s"' % (limit, MAX_PAGE_SIZE))
+        # The stores below (st2tests' MockDatastoreService, the stand-in's) keep no order but
+        # insertion, like MongoDB's natural order, and ignore limit and offset.
+        items = super().list_values(local=local, prefix=prefix, limit=_EVERYTHING, offset=0)
+        offset = offset or 0
+        return list(items)[offset:offset + limit]
 
     def get_value(self, name, local=True, scope="system", decrypt=False):
         if key_name_problem(self._full_key_name(name, local)):

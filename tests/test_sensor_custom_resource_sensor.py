@@ -6,220 +6,23 @@ from the API server's answers). Outages that would disturb other engineers' test
 restart, etcd compaction) run on a private kube stack.
 """
 
-import copy
 import json
 import logging
 import os
-import select
-import socket
 import subprocess
 import threading
-import time
 import uuid
 
 import jsonschema
 import pytest
-import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from tests.sensor_harness import (
+    DB, LEGACY, PACK_DIR, Objects, SensorRunner, TcpProxy, install_crds, load_yaml,
+    saved_state, sensor_config, wait_until)
 from tests.sensor_service import SensorService
 
-from cr_state import ResourceState
-from custom_resource_sensor import CustomResourceSensor
-
-DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
-LEGACY = {"group": "stackstorm.com", "version": "v1", "plural": "mysqldbs"}
-
-
-def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
-    """Poll ``predicate`` until it returns a true value (returned) or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
-class RecordingHandler(logging.Handler):
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-    def messages(self, level=logging.INFO):
-        return [r.getMessage() for r in self.records if r.levelno >= level]
-
-
-class SensorRunner(object):
-    """A CustomResourceSensor running in a background thread, as st2's sensor container runs it.
-
-    Pass the same ``service`` to a second runner to restart the sensor with its datastore.
-    """
-
-    def __init__(self, config, service=None, backoff=(0.2, 1.0)):
-        self.service = service or SensorService()
-        self.sensor = CustomResourceSensor(sensor_service=self.service, config=config)
-        self.sensor.backoff_initial, self.sensor.backoff_max = backoff
-        self.sensor.state_flush_interval = 0.2
-        self.log = RecordingHandler()
-        self._logger = logging.getLogger("custom_resource_sensor")
-        self._thread = None
-        self.start_index = len(self.service.dispatched_triggers)
-
-    def __enter__(self):
-        self._logger.addHandler(self.log)
-        self._logger.setLevel(logging.DEBUG)
-        self.sensor.setup()
-        self._thread = threading.Thread(target=self.sensor.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def stop(self):
-        if self._thread is None:
-            return
-        self.sensor.cleanup()
-        self._thread.join(10)
-        self._logger.removeHandler(self.log)
-        assert not self._thread.is_alive(), "run() did not return after cleanup()"
-        self._thread = None
-
-    @property
-    def triggers(self):
-        """(trigger, payload) dispatched by this run."""
-        return [(t["trigger"], t["payload"])
-                for t in self.service.dispatched_triggers[self.start_index:]]
-
-    def wait_for(self, count, timeout=30.0):
-        wait_until(lambda: len(self.triggers) >= count, timeout,
-                   what="%d triggers (got %r)" % (count, [
-                       (p["event"], p["name"]) for _, p in self.triggers]))
-        return self.triggers
-
-    def watchers(self):
-        return self.sensor._watchers  # pylint: disable=protected-access
-
-    def barrier(self, objects):
-        """Create a marker Database and wait for its ADDED: every trigger caused before it has
-        arrived by then (one watch stream delivers in order). Returns the triggers before it."""
-        name = "zz-barrier-%s" % uuid.uuid4().hex[:6]
-        objects.create(name, {"engine": "postgres"})
-        wait_until(lambda: any(p["name"] == name for _, p in self.triggers),
-                   what="the barrier object %s" % name)
-        triggers = self.triggers
-        assert triggers[-1][1]["name"] == name, triggers[-1]
-        return triggers[:-1]
-
-
-class TcpProxy(object):
-    """A TCP proxy in front of the API server, to cut or stall the sensor's connections.
-
-    ``stall()`` freezes the connections open now (nothing forwarded, nothing closed); new
-    connections are forwarded normally. ``refuse()`` closes every connection and refuses new
-    ones until ``forward()``.
-    """
-
-    def __init__(self, target_host, target_port):
-        self.target = (target_host, target_port)
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(50)
-        self.port = self.listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self._pairs = []  # [client, upstream, stalled]
-        self._refusing = False
-        self._closed = False
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self._closed:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            if self._refusing:
-                conn.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                conn.close()
-                continue
-            pair = [conn, upstream, False]
-            with self._lock:
-                self._pairs.append(pair)
-                self.connections += 1
-            threading.Thread(target=self._pump, args=(pair,), daemon=True).start()
-
-    def _pump(self, pair):
-        conn, upstream = pair[0], pair[1]
-        try:
-            while not self._closed:
-                if pair[2]:
-                    time.sleep(0.05)
-                    continue
-                readable, _, _ = select.select([conn, upstream], [], [], 0.05)
-                for sock in readable:
-                    if pair[2]:
-                        break
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    (upstream if sock is conn else conn).sendall(data)
-        except OSError:
-            pass
-        finally:
-            if not pair[2] or self._closed:
-                for sock in (conn, upstream):
-                    try:
-                        sock.close()
-                    except OSError:
-                        pass
-
-    def stall(self):
-        with self._lock:
-            for pair in self._pairs:
-                pair[2] = True
-
-    def refuse(self):
-        self._refusing = True
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for conn, upstream, _ in pairs:
-            for sock in (conn, upstream):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
-                except OSError:
-                    pass
-
-    def forward(self):
-        self._refusing = False
-
-    def close(self):
-        self._closed = True
-        self.refuse()
-        self.listener.close()
-
-
-# ---------------------------------------------------------------------------- fixtures, helpers
-PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBECTL = "/usr/bin/kubectl"
 FINALIZER = "dbaas.stackstorm.com/rds-protection"
-
-
-def load_yaml(relpath):
-    with open(os.path.join(PACK_DIR, relpath)) as f:
-        return yaml.safe_load(f)
 
 
 def as_jsonschema(payload_schema):
@@ -247,67 +50,9 @@ def check_schemas(triggers):
         jsonschema.validate(payload, TRIGGER_SCHEMAS[trigger])
 
 
-def install_crds(api_client, docs=None):
-    """Create or replace CRDs (default: the pack's) and wait until they are served."""
-    ext = client.ApiextensionsV1Api(api_client)
-    docs = docs or [load_yaml("k8s/crds/database.yaml"), load_yaml("k8s/crds/mysqldb.yaml")]
-    for body in docs:
-        name = body["metadata"]["name"]
-        try:
-            ext.create_custom_resource_definition(body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            body = copy.deepcopy(body)
-            body["metadata"]["resourceVersion"] = \
-                ext.read_custom_resource_definition(name).metadata.resource_version
-            ext.replace_custom_resource_definition(name, body)
-
-        def established(name=name):
-            conditions = ext.read_custom_resource_definition(name).status.conditions or []
-            return any(c.type == "Established" and c.status == "True" for c in conditions)
-        wait_until(established, what="CRD %s established" % name)
-
-
 @pytest.fixture(scope="session")
 def crds(kube_api_client):
     install_crds(kube_api_client)
-
-
-class Objects(object):
-    """Create/patch/delete custom objects of one namespace (answers are the API's dicts)."""
-
-    def __init__(self, api_client, namespace, resource=DB):
-        self.api = client.CustomObjectsApi(api_client)
-        self.namespace = namespace
-        self.r = resource
-
-    def _args(self):
-        return self.r["group"], self.r["version"], self.namespace, self.r["plural"]
-
-    def create(self, name, spec, finalizers=None, labels=None):
-        kind = "Database" if self.r["plural"] == "databases" else "MysqlDb"
-        body = {"apiVersion": "%s/%s" % (self.r["group"], self.r["version"]), "kind": kind,
-                "metadata": {"name": name, "labels": labels or {}}}
-        if finalizers:
-            body["metadata"]["finalizers"] = finalizers
-        if kind == "Database":
-            body["spec"] = spec
-        else:
-            body.update(spec)
-        return self.api.create_namespaced_custom_object(*self._args(), body)
-
-    def get(self, name):
-        return self.api.get_namespaced_custom_object(*self._args(), name)
-
-    def patch(self, name, body):
-        return self.api.patch_namespaced_custom_object(*self._args(), name, body)
-
-    def patch_status(self, name, body):
-        return self.api.patch_namespaced_custom_object_status(*self._args(), name, body)
-
-    def delete(self, name):
-        return self.api.delete_namespaced_custom_object(*self._args(), name)
 
 
 def expected(event, obj, resource=DB, spec_changed=True, deletion_requested=False, **override):
@@ -343,14 +88,6 @@ def assert_deleted(trigger, previous_obj, resource=DB, **override):
     assert int(payload["resource_version"]) > int(previous_obj["metadata"]["resourceVersion"])
     assert payload == expected("DELETED", previous_obj, resource, spec_changed=False,
                                resource_version=payload["resource_version"], **override)
-
-
-def sensor_config(kubeconfig, namespace, resources=(DB, LEGACY), **extra):
-    config = {"kubeconfig": kubeconfig,
-              "watch_resources": [dict(r, namespace=namespace) for r in resources],
-              "watch_timeout_seconds": 60, "watch_read_timeout_seconds": 30}
-    config.update(extra)
-    return config
 
 
 def kubectl(kubeconfig, *args):
@@ -487,27 +224,37 @@ def test_restart_emits_each_missed_change_once(crds, stack, kube_api_client, kub
         a = objects.create("a-db", {"engine": "postgres"})
         b = objects.create("b-db", {"engine": "postgres"})
         c = objects.create("c-db", {"engine": "mariadb"})
-        first.wait_for(3)
+        f = objects.create("f-db", {"engine": "mariadb"})
+        first.wait_for(4)
     assert first.triggers == [("aws.custom_resource_added", expected("ADDED", obj))
-                              for obj in (a, b, c)]
-    assert first.service.get_value(
-        "crs.dbaas.stackstorm.com.v1alpha1.databases.%s.meta" % kube_namespace)
+                              for obj in (a, b, c, f)]
+    assert sorted(saved_state(first.service, dict(DB, namespace=kube_namespace)).uids()) == \
+        sorted(obj["metadata"]["uid"] for obj in (a, b, c, f))
 
-    # While the sensor is down: create d, change b's spec, delete c, create and delete e.
+    # While the sensor is down: create d, change b's spec, delete c, create and delete e,
+    # delete f and create another f (a new uid under the same name).
     d = objects.create("d-db", {"engine": "mysql"})
     b2 = objects.patch("b-db", {"spec": {"storageGB": 100}})
     objects.delete("c-db")
     objects.create("e-db", {"engine": "mysql"})
     objects.delete("e-db")
+    objects.delete("f-db")
+    f2 = objects.create("f-db", {"engine": "postgres"})
 
     with SensorRunner(config, service=first.service) as second:
-        second.wait_for(3)
+        second.wait_for(5)
         triggers = second.barrier(objects)
 
+    # The list is diffed page by page, in the API server's order (by name): ADDED and MODIFIED
+    # as each object comes, the DELETED of an object whose name a new object has just before
+    # that object's ADDED, and the other DELETED at the end (only then is it known what is
+    # missing).
     assert triggers == [
-        ("aws.custom_resource_deleted", dict(expected("DELETED", c), spec_changed=False)),
         ("aws.custom_resource_modified", expected("MODIFIED", b2, spec_changed=True)),
         ("aws.custom_resource_added", expected("ADDED", d)),
+        ("aws.custom_resource_deleted", dict(expected("DELETED", f), spec_changed=False)),
+        ("aws.custom_resource_added", expected("ADDED", f2)),
+        ("aws.custom_resource_deleted", dict(expected("DELETED", c), spec_changed=False)),
     ]
     assert a["metadata"]["uid"] not in [p["uid"] for _, p in triggers]
     check_schemas(triggers)
@@ -544,9 +291,11 @@ class FlakyDatastoreService(SensorService):
     def __init__(self):
         super().__init__()
         self.down = threading.Event()
+        self.refused = 0
 
     def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
         if self.down.is_set():
+            self.refused += 1
             raise ConnectionError("st2api: connection refused")
         return super().set_value(name, value, ttl=ttl, local=local, scope=scope,
                                  encrypt=encrypt)
@@ -566,6 +315,7 @@ def test_datastore_outage_is_a_warning_and_the_state_is_saved_later(
         a = objects.create("a-db", {"engine": "postgres"})
         b = objects.create("b-db", {"engine": "mysql"})
         run.wait_for(2)
+        wait_until(lambda: service.refused, what="a write of the new objects' state")
         service.down.clear()
         triggers = run.barrier(objects)
         watcher = run.watchers()[0]
@@ -576,9 +326,134 @@ def test_datastore_outage_is_a_warning_and_the_state_is_saved_later(
     assert any("cannot save the state of databases.dbaas.stackstorm.com/v1alpha1 in namespace "
                "%s in the st2 datastore (will retry): st2api: connection refused"
                % kube_namespace in m for m in run.log.messages(logging.WARNING))
-    saved = ResourceState(service, dict(DB, namespace=kube_namespace))
-    saved.load()
+    saved = saved_state(service, dict(DB, namespace=kube_namespace))
     assert {a["metadata"]["uid"], b["metadata"]["uid"]} <= set(saved.uids())
+
+
+class UnreadableDatastoreService(SensorService):
+    """A sensor service whose datastore cannot be read while ``down`` is set: st2's
+    list_values raises then (get_value would answer None, as if there were no state)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = threading.Event()
+        self.refused = 0
+
+    def list_values(self, local=True, prefix=None, limit=None, offset=0):
+        if self.down.is_set():
+            self.refused += 1
+            raise ConnectionError("st2api: connection refused")
+        return super().list_values(local=local, prefix=prefix, limit=limit, offset=offset)
+
+    def get_value(self, name, local=True, scope="system", decrypt=False):
+        if self.down.is_set():
+            return None  # st2's get_value turns every failure into None
+        return super().get_value(name, local=local, scope=scope, decrypt=decrypt)
+
+
+@pytest.mark.integration
+def test_an_unreadable_datastore_at_start_is_not_taken_for_no_state(
+        crds, stack, kube_api_client, kube_namespace):
+    # If the state could not be read and the sensor went on, its list would emit every object
+    # again as ADDED (and start every create workflow again). It waits for the datastore.
+    objects = Objects(kube_api_client, kube_namespace)
+    config = sensor_config(stack["kube"]["kubeconfig"], kube_namespace, resources=(DB,))
+    service = UnreadableDatastoreService()
+    with SensorRunner(config, service=service) as first:
+        a = objects.create("a-db", {"engine": "postgres"})
+        first.wait_for(1)
+    service.down.set()
+    with SensorRunner(config, service=service) as second:
+        wait_until(lambda: service.refused >= 2, what="two attempts to read the state")
+        b = objects.create("b-db", {"engine": "postgres"})
+        assert second.triggers == []
+        service.down.clear()
+        triggers = second.barrier(objects)
+    assert triggers == [("aws.custom_resource_added", expected("ADDED", b))]
+    assert a["metadata"]["uid"] not in [p["uid"] for _, p in triggers]
+    warnings = second.log.messages(logging.WARNING)
+    assert len(warnings) == 1, warnings
+    assert ("cannot read the state of databases.dbaas.stackstorm.com/v1alpha1 in namespace %s "
+            "from the st2 datastore (will retry; nothing is emitted for it until it is read): "
+            "st2api: connection refused" % kube_namespace) in warnings[0]
+
+
+class CountingWritesService(SensorService):
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
+        self.writes.append(name)
+        return super().set_value(name, value, ttl=ttl, local=local, scope=scope,
+                                 encrypt=encrypt)
+
+
+@pytest.mark.integration
+def test_a_burst_of_new_objects_is_saved_in_far_fewer_writes_and_survives_a_restart(
+        crds, stack, kube_api_client, kube_namespace):
+    # Under StackStorm each datastore write is an st2 API call.
+    objects = Objects(kube_api_client, kube_namespace)
+    config = sensor_config(stack["kube"]["kubeconfig"], kube_namespace, resources=(DB,))
+    service = CountingWritesService()
+    created = []
+    with SensorRunner(config, service=service) as first:
+        first_list_done(first)
+        threads = [threading.Thread(target=lambda k=k: created.extend(
+            objects.create("burst-%02d-%02d" % (k, i), {"engine": "postgres"})
+            for i in range(15))) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        first.wait_for(60)
+        writes_while_running = len(service.writes)
+    assert len(created) == 60
+    assert 0 < writes_while_running <= 20, service.writes
+    saved = saved_state(service, dict(DB, namespace=kube_namespace))
+    assert sorted(saved.uids()) == sorted(o["metadata"]["uid"] for o in created)
+    with SensorRunner(config, service=service) as second:
+        triggers = second.barrier(objects)
+    assert triggers == []  # nothing emitted again
+
+
+@pytest.mark.integration
+def test_an_outage_through_a_proxy_is_one_log_line_without_traceback(
+        crds, stack, kube_api_client, kube_namespace):
+    # Behind a proxy or load balancer an outage is a TLS handshake that meets EOF, which
+    # kubernetes-client turns into an AttributeError: still one line for the whole sensor
+    # (two watched resources here), at the start of the outage, and one when it is over.
+    kube = stack["kube"]
+    host, port = kube["server"].split("//")[1].split(":")
+    proxy = TcpProxy(host, int(port))
+    objects = Objects(kube_api_client, kube_namespace)
+    config = sensor_config(None, kube_namespace,
+                           kube_api_url="https://127.0.0.1:%d" % proxy.port,
+                           kube_token=kube["token"], kube_ca_file=kube["ca_file"])
+    try:
+        with SensorRunner(config) as run:
+            first_list_done(run)
+            a = objects.create("a-db", {"engine": "postgres"})
+            run.wait_for(1)
+            proxy.refuse()
+            wait_until(lambda: any(w.stats["errors"] for w in run.watchers()),
+                       what="the outage to be seen")
+            wait_until(lambda: proxy.refused >= 3, what="three probes refused")
+            proxy.forward()
+            b = objects.create("b-db", {"engine": "postgres"})
+            run.wait_for(2, timeout=30)
+            triggers = run.barrier(objects)
+    finally:
+        proxy.close()
+    assert triggers == [("aws.custom_resource_added", expected("ADDED", a)),
+                        ("aws.custom_resource_added", expected("ADDED", b))]
+    problems = [r for r in run.log.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    assert problems[0].exc_info is None
+    assert problems[0].getMessage().startswith(
+        "cannot reach the Kubernetes API server at https://127.0.0.1:%d: " % proxy.port)
+    assert "\n" not in problems[0].getMessage()
+    assert len([m for m in run.log.messages(logging.INFO) if "answers again" in m]) == 1
 
 
 @pytest.mark.integration
@@ -773,10 +648,11 @@ def test_compacted_cursor_410_relists_and_misses_nothing(private_kube):
         proxy.close()
     assert triggers[:2] == [("aws.custom_resource_added", expected("ADDED", a)),
                             ("aws.custom_resource_added", expected("ADDED", x))]
+    # The relist's differences, page by page in name order, then what is missing.
     assert triggers[2:] == [
-        ("aws.custom_resource_deleted", dict(expected("DELETED", x), spec_changed=False)),
         ("aws.custom_resource_modified", expected("MODIFIED", a2, spec_changed=True)),
         ("aws.custom_resource_added", expected("ADDED", b)),
+        ("aws.custom_resource_deleted", dict(expected("DELETED", x), spec_changed=False)),
     ]
     assert run.watchers()[0].stats["gone"] >= 1
     assert any("410 Gone" in m for m in run.log.messages(logging.INFO))
@@ -819,3 +695,183 @@ def test_sensor_yaml_lists_the_trigger_types():
         assert len(TRIGGER_SCHEMAS["aws." + trigger["name"]]["required"]) == 19
         assert trigger["payload_schema"]["properties"]["event"]["enum"] == [event.upper()]
     assert len(sensor["trigger_types"]) == 3
+
+
+# ---------------------------------------------------------------------------- units
+def _raised(function):
+    try:
+        function()
+    except Exception as exc:  # pylint: disable=broad-except
+        return exc
+    raise AssertionError("nothing raised")
+
+
+def _tls_eof_through_kubernetes_client():
+    """What kubernetes-client raises when a TLS handshake meets EOF: ApiException(status=0)
+    turned into an AttributeError by its api_client while it handles it."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF "
+                                            "occurred in violation of protocol (_ssl.c:1006)")
+    except ApiException as exc:
+        exc.body.decode("utf-8")  # exc.body is None
+
+
+def test_every_kind_of_connection_loss_is_one_kind_of_error():
+    import ssl
+
+    import urllib3
+    from custom_resource_sensor import _describe, _is_connection_error, _is_read_timeout
+
+    tls_eof = _raised(_tls_eof_through_kubernetes_client)
+    assert isinstance(tls_eof, AttributeError)
+    losses = [
+        tls_eof,
+        urllib3.exceptions.ProtocolError("Response ended prematurely"),
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "x")),
+        urllib3.exceptions.MaxRetryError(None, "/", ConnectionRefusedError(111, "refused")),
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+        ConnectionRefusedError(111, "Connection refused"),
+        urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out."),
+        ConnectionError("the watch stream ended in the middle of an event"),
+    ]
+    for exc in losses:
+        assert _is_connection_error(exc), exc
+        assert "\n" not in _describe(exc)
+    assert _describe(tls_eof) == ("SSLError [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in "
+                                  "violation of protocol (_ssl.c:1006)")
+    assert _is_read_timeout(losses[6]) and not _is_read_timeout(losses[1])
+    for exc in (ValueError("bad json"), KeyError("uid"), AttributeError("a bug")):
+        assert not _is_connection_error(exc)
+
+
+class _ScriptedSensor(object):
+    """Stands for the sensor in _ResourceWatcher._await_api_server: scripted probe answers,
+    waits recorded (no clock)."""
+
+    def __init__(self, answers):
+        from custom_resource_sensor import CustomResourceSensor
+
+        self.answers = list(answers)
+        self.waits = []
+        self.probe_initial = CustomResourceSensor.probe_initial
+        self.probe_max = CustomResourceSensor.probe_max
+        self.probe_starting = CustomResourceSensor.probe_starting
+
+    def stopping(self):
+        return False
+
+    def probe(self):
+        return self.answers.pop(0)
+
+    def wait(self, seconds):
+        self.waits.append(seconds)
+        return False
+
+
+def _await(answers):
+    from custom_resource_sensor import _ResourceWatcher
+
+    watcher = _ResourceWatcher.__new__(_ResourceWatcher)
+    watcher.sensor = _ScriptedSensor(answers)
+    watcher._await_api_server()  # pylint: disable=protected-access
+    assert watcher.sensor.answers == []
+    return watcher.sensor.waits
+
+
+def test_while_the_api_server_is_away_it_is_probed_twice_a_second():
+    # A quarter of a second first, then never more than half a second: the API server is found
+    # within half a second of its return, and gets two cheap requests a second meanwhile
+    # (refused connections while it is down).
+    waits = _await(["down"] * 12 + ["ready"])
+    assert len(waits) == 12
+    assert 0.2 <= waits[0] <= 0.25
+    assert all(0.4 <= w <= 0.5 for w in waits[1:]), waits
+    # Starting (/readyz answers 500 or 503), it is about to be ready: ten times a second.
+    waits = _await(["down", "starting", "starting", "starting", "ready"])
+    assert len(waits) == 4 and all(0.08 <= w <= 0.1 for w in waits[1:]), waits
+    # An answer that says nothing of readiness (e.g. /readyz forbidden) ends the wait too.
+    assert len(_await(["down", "answering"])) == 1
+
+
+# ---------------------------------------------------------------------------- under eventlet
+def _run_sensor_process(script, mode, stack, namespace, out, *extra, timeout=180):
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, script, PACK_DIR, mode, os.path.join(str(stack.dir), "stack.json"),
+         namespace, str(out), *extra],
+        cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("urllib3_flavour", ["urllib3 as installed", "--old-urllib3"])
+def test_under_eventlet_monkey_patching(crds, stack, kube_namespace, tmp_path, urllib3_flavour):
+    # StackStorm runs sensors after eventlet's monkey_patch(): green threads, cooperative
+    # sockets. The watch, the batching writer, the outage probe and the stop must work there,
+    # also with the urllib3 of StackStorm's own virtualenv (no HTTPResponse.shutdown()).
+    out = tmp_path / "result.json"
+    extra = [urllib3_flavour] if urllib3_flavour.startswith("--") else []
+    proc = _run_sensor_process(os.path.join(PACK_DIR, "tests", "sensor_process.py"), "scenario",
+                               stack, kube_namespace, out, *extra)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["green"] is True
+    names = ["a-db"] + ["burst-%02d" % i for i in range(20)] + ["b-db", "c-db"]
+    assert result["triggers"] == [["ADDED", name] for name in names]
+    assert 0 < result["burst_writes"] <= 10, result["burst_writes"]
+    problems = [r for r in result["records"] if r[0] in ("WARNING", "ERROR", "CRITICAL")]
+    assert not any(r[2] for r in problems), problems  # no traceback
+    # The outage: one line for the sensor. Then read timeouts of 3 s: the stall, and the
+    # legacy kind's watch, which nothing changes, every 3 s.
+    assert problems[0][0] == "ERROR" and problems[0][1].startswith(
+        "cannot reach the Kubernetes API server at https://127.0.0.1"), problems
+    assert problems[1:] and all(
+        r[0] == "WARNING" and "the watch stalled: nothing received for 3s" in r[1]
+        for r in problems[1:]), problems
+    assert any("databases.dbaas.stackstorm.com" in r[1] for r in problems[1:]), problems
+    assert len([r for r in result["records"] if "answers again" in r[1]]) == 1
+    assert result["saved"] == 23
+    assert result["threads_alive"] == []  # the blocked watch reads were interrupted
+
+
+@pytest.mark.integration
+def test_sigterm_in_the_sensor_process_saves_the_state_before_it_exits(
+        crds, stack, kube_api_client, kube_namespace, tmp_path):
+    # st2sensorcontainer stops a sensor process with SIGTERM, which would end it without
+    # cleanup(): a change not yet saved (a status change waits up to a second) would be lost
+    # and emitted again after the restart.
+    import shutil
+    import signal
+
+    objects = Objects(kube_api_client, kube_namespace)
+    objects.create("a-db", {"engine": "postgres"})
+    script = tmp_path / "sensor_wrapper.py"  # the name st2's sensor processes run under
+    shutil.copy(os.path.join(PACK_DIR, "tests", "sensor_process.py"), script)
+    out = tmp_path / "state.json"
+    proc = _run_sensor_process(str(script), "serve", stack, kube_namespace, out)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith("READY"):
+                break
+        assert any(line.startswith("EMITTED ADDED a-db") for line in lines), lines
+        patched = objects.patch_status("a-db", {"status": {"phase": "Provisioning"}})
+        for line in proc.stdout:
+            if line.startswith("EMITTED MODIFIED a-db"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()[-3000:]
+    service = SensorService()
+    for name, value in json.loads(out.read_text())["values"].items():
+        service.set_value(name.split(":", 1)[1], value)
+    saved = saved_state(service, dict(DB, namespace=kube_namespace))
+    assert saved.get(patched["metadata"]["uid"])["resource_version"] == \
+        patched["metadata"]["resourceVersion"]
