@@ -188,11 +188,18 @@ def test_permission_isolation_hides_rule_started_executions_from_non_admins(api)
                                          "member_of_dbaas_admin": 403}
 
 
-def test_sensor_role_written_by_the_docs_snippet(api):
-    outcome = api["extra"]["sensor_role_from_docs"]
-    prefix = "PUT aws.CustomResourceSensor:crs.dbaas.stackstorm.com.v1alpha1.databases._all."
-    assert outcome == {"grants": 130, prefix + "meta": 200, prefix + "3f": 200,
-                       prefix + "40": 403, "PUT vault_token": 403}
+def test_sensor_service_needs_the_admin_role_as_the_docs_say(api):
+    """docs/access.md: without a role st2api lists no key to the sensor (an empty answer, not an
+    error) and refuses its writes; the built-in admin role is what the docs assign."""
+    name = "aws.CustomResourceSensor:crs.dbaas.stackstorm.com.v1alpha1.databases._all.meta"
+    assert api["extra"]["sensor_service_keys"] == {
+        "no role": {"list": [200, []], "PUT": 403},
+        "admin": {"list": [200, [name]], "PUT": 200}}
+    docs = " ".join(read(os.path.join(PACK_DIR, "docs", "access.md")).split())
+    assert ("`sensor_service` the `admin` role (`/opt/stackstorm/rbac/assignments/"
+            "sensor_service.yaml`: `username: \"sensor_service\"`, `roles: [\"admin\"]`)") in docs
+    assert "lists no key to the sensor (an empty answer, not an error) and refuses its writes" \
+        in docs
 
 
 def test_apply_rbac_definitions_refuses_without_naming_the_file(api):

@@ -274,7 +274,7 @@ def main(workdir):
     extra = {
         "config_as_caller": config_loading(st2, "member_of_dbaas_self_service", base),
         "isolation": isolation(st2, fixtures, tokens),
-        "sensor_role_from_docs": sensor_role_from_docs(st2, base),
+        "sensor_service_keys": sensor_service_keys(st2, base),
         "apply_refusals": apply_refusals(st2, base),
         "platform_boundary": platform_boundary(st2, base, fixtures, tokens),
     }
@@ -318,30 +318,29 @@ def isolation(st2, fixtures, tokens):
         st2.cfg.CONF.clear_override("permission_isolation", group="rbac")
 
 
-def sensor_role_from_docs(st2, base):
-    """Run the shell snippet of docs/access.md that writes dbaas_sensor.yaml, load it, and ask
-    st2api as sensor_service for a key it covers and one it does not."""
-    import re
-    import subprocess
-    with open(os.path.join(st2_app.PACK_DIR, "docs", "access.md")) as handle:
-        docs = handle.read()
-    [snippet] = [block for block in re.findall(r"```sh\n(.*?)```", docs, re.S)
-                 if "dbaas_sensor" in block]
-    snippet = "\n".join(line.strip() for line in snippet.splitlines())
-    snippet = snippet.replace("| sudo tee /opt/stackstorm/rbac/roles/dbaas_sensor.yaml >/dev/null",
-                              "")
-    role = subprocess.run(["bash", "-c", snippet], check=True, capture_output=True,
-                          text=True).stdout
-    with open(os.path.join(base, "rbac", "roles", "dbaas_sensor.yaml"), "w") as handle:
-        handle.write(role)
-    write_assignment(base, "sensor_service", ["dbaas_sensor"])
-    st2.apply_rbac_definitions()
-    token = st2.token_for("sensor_service")
+def sensor_service_keys(st2, base):
+    """What docs/access.md says of `sensor_service`: without a role st2api lists none of the
+    sensor's keys (an empty answer, not an error) and refuses its writes; with the built-in
+    admin role it lists and writes them. The requests are the sensor's own: SensorDatastoreService
+    list_values (GET /v1/keys?prefix=...) and set_value (PUT /v1/keys/<name>)."""
     prefix = "aws.CustomResourceSensor:crs.dbaas.stackstorm.com.v1alpha1.databases._all."
-    outcome = {"grants": role.count("resource_uid:")}
-    for name in (prefix + "meta", prefix + "3f", prefix + "40", "vault_token"):
-        response = st2.request(token, "PUT", "/v1/keys/" + name, {"name": name, "value": "x"})
-        outcome["PUT " + name] = response.status_int
+    name = prefix + "meta"
+    admin = st2.token_for("admin")
+    response = st2.request(admin, "PUT", "/v1/keys/" + name, {"name": name, "value": "{}"})
+    assert response.status_int == 200, response.body
+    outcome = {}
+    for roles in ([], ["admin"]):
+        write_assignment(base, "sensor_service", roles)
+        st2.apply_rbac_definitions()
+        token = st2.token_for("sensor_service")
+        listed = st2.request(token, "GET", "/v1/keys?prefix=" + prefix)
+        written = st2.request(token, "PUT", "/v1/keys/" + name, {"name": name, "value": "{}"})
+        outcome[" ".join(roles) or "no role"] = {
+            "list": [listed.status_int,
+                     [kv["name"] for kv in listed.json] if listed.status_int == 200 else None],
+            "PUT": written.status_int}
+    write_assignment(base, "sensor_service", [])
+    st2.apply_rbac_definitions()
     return outcome
 
 
@@ -362,12 +361,19 @@ def apply_refusals(st2, base):
                                                                 str(error)[:120])
     os.remove(bad)
     from st2rbac_backend.service import RBACService
-    before = RBACService.get_role_by_name("dbaas_sensor") is not None
-    os.remove(os.path.join(base, "rbac", "roles", "dbaas_sensor.yaml"))
-    write_assignment(base, "sensor_service", [])
+    removed = os.path.join(base, "rbac", "roles", "zz_removed.yaml")
+    with open(removed, "w") as handle:
+        yaml.safe_dump({"name": "zz_removed", "description": "probe", "enabled": True,
+                        "permission_grants": [{"resource_uid": "pack:aws",
+                                               "permission_types": ["pack_view"]}]}, handle)
+    write_assignment(base, "zz_removed_user", ["zz_removed"])
+    st2.apply_rbac_definitions()
+    before = RBACService.get_role_by_name("zz_removed") is not None
+    os.remove(removed)
+    write_assignment(base, "zz_removed_user", [])
     st2.apply_rbac_definitions()
     outcome["role removed with its file"] = (before,
-                                             RBACService.get_role_by_name("dbaas_sensor"))
+                                             RBACService.get_role_by_name("zz_removed"))
     return outcome
 
 
