@@ -83,6 +83,7 @@ def ldap_kwargs(path=LDAP_EXAMPLE):
 ROLE_COLUMNS = {
     "`dbaas_self_service`": ("dbaas_self_service", None),
     "`dbaas_admin`": ("dbaas_admin", None),
+    "`k8s_platform_admin`": ("k8s_platform_admin", None),
     "built-in `admin`": (None, "admin"),
     "built-in `observer`": (None, "observer"),
 }

@@ -122,24 +122,65 @@ def pack_uid_of(uid):
 DB_CREATE = "action:aws:database_create"
 RECONCILE = "action:aws:reconcile_databases"
 KEY = "key_value_pair:st2kv.system:%s"
+# The platform admins' actions (rbac/roles/k8s_platform_admin.yaml), their rule and sensor.
+PLATFORM_ACTIONS = ("kubernetes_call", "cluster_migrate", "cluster_migrate_namespace",
+                    "consul_sync")
+SYNC_RULE = "rule:aws:consul_sync"
+SYNC_SENSOR = "sensor_type:aws:ConsulKVSensor"
+
+
+def _platform_requests():
+    requests = {}
+    for name in PLATFORM_ACTIONS:
+        uid = "action:aws:" + name
+        requests["POST /v1/executions aws.%s" % name] = [("resource", "action_execute", uid)]
+        requests["GET /v1/executions/<aws.%s>" % name] = [("execution", "execution_view", uid)]
+        requests["POST /v1/executions/<aws.%s>/re_run" % name] = [
+            ("execution", "execution_view", uid), ("resource", "action_execute", uid)]
+        requests["DELETE /v1/executions/<aws.%s>" % name] = [
+            ("execution", "execution_stop", uid)]
+    return requests
+
 
 REQUESTS = {
     # the pack, its content, its config
     "GET /v1/packs/aws": [("resource", "pack_view", "pack:aws")],
     "GET /v1/configs/aws": [("resource", "pack_view", "pack:aws")],
     "GET /v1/actions/aws.boto3action": [("resource", "action_view", "action:aws:boto3action")],
+    "GET /v1/actions/aws.kubernetes_call": [
+        ("resource", "action_view", "action:aws:kubernetes_call")],
     "GET /v1/rules/aws.database_create": [("resource", "rule_view", "rule:aws:database_create")],
+    "GET /v1/rules/aws.consul_sync": [("resource", "rule_view", SYNC_RULE)],
     "GET /v1/sensortypes/aws.CustomResourceSensor": [
         ("resource", "sensor_type_view", "sensor_type:aws:CustomResourceSensor")],
+    "GET /v1/sensortypes/aws.ConsulKVSensor": [("resource", "sensor_type_view", SYNC_SENSOR)],
     "GET /v1/ruleenforcements/<enforcement of aws.database_create>": [
         ("enforcement", "rule:aws:database_create")],
-    # st2api/controllers/v1/rules.py put: rule_modify, then the rule's action needs
-    # action_execute (st2rbac_backend/utils.py assert_user_has_rule_trigger_and_action_permission)
+    # st2api/controllers/v1/rules.py put: rule_modify on the rule named in the request's body
+    # (not on the rule stored under the path's id), then the rule's action needs action_execute
+    # (st2rbac_backend/utils.py assert_user_has_rule_trigger_and_action_permission)
     "PUT /v1/rules/aws.database_create": [
         ("resource", "rule_modify", "rule:aws:database_create"),
         ("resource", "action_execute", DB_CREATE)],
+    "PUT /v1/rules/aws.consul_sync": [
+        ("resource", "rule_modify", SYNC_RULE),
+        ("resource", "action_execute", "action:aws:consul_sync")],
     "PUT /v1/sensortypes/aws.CustomResourceSensor": [
         ("resource", "sensor_type_modify", "sensor_type:aws:CustomResourceSensor")],
+    "PUT /v1/sensortypes/aws.ConsulKVSensor": [
+        ("resource", "sensor_type_modify", SYNC_SENSOR)],
+    # rules.py delete; post: rule_create on the new rule (or its pack), then action_execute on
+    # its action. actions.py put (action_modify on the stored action), post (action_create on
+    # the new one, or its pack).
+    "DELETE /v1/rules/aws.database_create": [
+        ("resource", "rule_delete", "rule:aws:database_create")],
+    "POST /v1/rules aws.new_rule": [
+        ("resource", "rule_create", "rule:aws:new_rule"),
+        ("resource", "action_execute", RECONCILE)],
+    "PUT /v1/actions/aws.database_plan": [
+        ("resource", "action_modify", "action:aws:database_plan")],
+    "POST /v1/actions aws.new_action": [
+        ("resource", "action_create", "action:aws:new_action")],
     "PUT /v1/configs/aws": [("global", "pack_config")],
     "POST /v1/packs/register": [("global", "pack_register")],
     "POST /v1/packs/install": [("global", "pack_install")],
@@ -164,6 +205,10 @@ REQUESTS = {
         ("resource", "action_execute", RECONCILE)],
     "DELETE /v1/executions/<aws.reconcile_databases>": [
         ("execution", "execution_stop", RECONCILE)],
+    # st2api/controllers/v1/triggers.py TriggerInstanceResendController.post: no x-permissions
+    # in openapi.yaml and no check in the controller; the rules engine then enforces the rules
+    # of the trigger again (aws.consul_sync runs as the system user).
+    "POST /v1/triggerinstances/<instance of aws.consul_kv_changed>/re_emit": [("signed_in",)],
     # the lists of the web UI (every pack's items)
     "GET /v1/packs": [("global", "pack_list")],
     "GET /v1/configs": [("global", "pack_list")],
@@ -191,6 +236,7 @@ REQUESTS = {
     "POST /v1/executions core.local": [("resource", "action_execute", "action:core:local")],
     "GET /v1/rbac/roles": [("admin",)],
 }
+REQUESTS.update(_platform_requests())
 
 
 # --- evaluation -----------------------------------------------------------------------------

@@ -26,9 +26,39 @@ from tests.rbac_files import (
 ROLE_KEYS = {"name", "description", "enabled", "permission_grants"}
 GRANT_KEYS = {"resource_uid", "permission_types"}
 MAPPING_KEYS = {"group", "description", "enabled", "roles"}
+# The platform admins' actions: any Kubernetes call on any configured cluster (Secrets included),
+# the A/B migration, the Consul KV sync. Their rule and sensor.
+PLATFORM_ACTIONS = set(model.PLATFORM_ACTIONS)
+PLATFORM_RULES = {"consul_sync"}
+PLATFORM_SENSORS = {"ConsulKVSensor"}
+# The database side: provisioning workflows and their steps, the drift report, and the generic
+# AWS call and role assumption the workflows' steps run.
+DATABASE_ACTIONS = {"database_create", "database_update", "database_delete", "database_plan",
+                    "database_set_status", "database_store_credentials",
+                    "database_publish_config", "database_finalizer", "database_cleanup",
+                    "database_drift_report", "reconcile_databases", "boto3action",
+                    "assume_role"}
+DATABASE_RULES = {"database_create", "database_update", "database_delete",
+                  "database_delete_on_add", "reconcile_databases"}
+DATABASE_SENSORS = {"CustomResourceSensor"}
+# What each role of rbac/roles may do to the pack's content, by name: run (and so re-run and
+# stop the executions of) these actions, edit/enable/disable these rules and sensors; nothing
+# else (no action or rule changed, added or deleted through the API). Compared with the role
+# files through st2-rbac-backend's rules (tests/st2_rbac_model.py) over the pack's actions, rules
+# and sensors plus ones it does not have yet: StackStorm RBAC has no deny, so a grant on pack:aws
+# would hand a role every action added later. A new action is run by StackStorm admins only
+# until it is listed here and granted in rbac/roles/.
+LISTED = {
+    "dbaas_self_service": {"run": {"reconcile_databases"}, "rules": set(), "sensors": set()},
+    "dbaas_admin": {"run": DATABASE_ACTIONS, "rules": DATABASE_RULES,
+                    "sensors": DATABASE_SENSORS},
+    "k8s_platform_admin": {"run": PLATFORM_ACTIONS, "rules": PLATFORM_RULES,
+                           "sensors": PLATFORM_SENSORS},
+}
+NOT_YET_IN_THE_PACK = "added_later"
 # Actions that act with the pack's AWS identity, or with Vault/Consul/Kubernetes write access,
 # whatever the caller passes: application teams never run them directly.
-PRIVILEGED_ACTIONS = {"boto3action", "assume_role"}
+PRIVILEGED_ACTIONS = {"boto3action", "assume_role"} | PLATFORM_ACTIONS
 READ_ONLY_AWS_CALL = re.compile(r"^(describe|list|get)_")
 
 
@@ -96,23 +126,45 @@ def role_problems(where, role, resources, permission_types=None):
     return problems
 
 
+def passing(role, check, names):
+    """The names for which a role passes `check` (a permission type on action:aws:<name>,
+    rule:aws:<name> or sensor_type:aws:<name>), as st2-rbac-backend decides it."""
+    resource_type = check.rsplit("_", 1)[0]
+    return {name for name in names
+            if model.passes(("resource", check, "%s:aws:%s" % (resource_type, name)), [role])}
+
+
 def executable_actions(role, actions):
-    """Actions of the pack a role lets its users run (action_execute or action_all)."""
-    result = set()
-    for grant in role.get("permission_grants") or []:
-        if not {"action_execute", "action_all"} & set(grant.get("permission_types") or []):
-            continue
-        uid = grant.get("resource_uid")
-        if uid == "pack:aws":
-            result |= set(actions)
-        elif uid and uid.startswith("action:aws:"):
-            result.add(uid.split(":", 2)[2])
-    return result
+    """Actions of the pack a role lets its users run (action_execute or action_all, on the action
+    or on pack:aws)."""
+    return passing(role, "action_execute", actions)
+
+
+def what_role_does(role, actions, rules, sensors):
+    """What a role does to the pack's content, in LISTED's terms, plus what no role of the pack
+    may do (changing, adding or deleting actions and rules through the API)."""
+    stops = {name for name in actions
+             if model.passes(("execution", "execution_stop", "action:aws:" + name), [role])}
+    return {
+        "run": executable_actions(role, actions),
+        "stop": stops,
+        "rules": passing(role, "rule_modify", rules),
+        "sensors": passing(role, "sensor_type_modify", sensors),
+        "change, add or delete actions": passing(role, "action_modify", actions)
+        | passing(role, "action_delete", actions) | passing(role, "action_create", actions),
+        "add or delete rules": passing(role, "rule_delete", rules)
+        | passing(role, "rule_create", rules),
+    }
 
 
 def pack_actions():
     return {os.path.splitext(os.path.basename(p))[0]
             for p in glob.glob(os.path.join(PACK_DIR, "actions", "*.yaml"))}
+
+
+def pack_names(kind):
+    """Names of the pack's rules (kind "rule") or sensor classes ("sensor_type")."""
+    return {uid.split(":", 2)[2] for uid in pack_resources() if uid.startswith(kind + ":aws:")}
 
 
 def test_permission_types_fixture_has_what_the_roles_rely_on():
@@ -186,9 +238,69 @@ def test_what_self_service_runs_only_reads_aws():
                                               "database_publish_config")), called
 
 
-def test_admin_role_covers_the_pack_and_its_secrets():
+@pytest.mark.parametrize("name", sorted(LISTED))
+def test_role_acts_on_exactly_what_is_listed(name):
+    """Run, re-run, stop; edit rules and sensors: exactly LISTED, over the pack's content and
+    content it does not have yet (a pack-wide grant would reach it); nothing changes, adds or
+    deletes actions or rules."""
+    actions = pack_actions() | {NOT_YET_IN_THE_PACK}
+    rules = pack_names("rule") | {NOT_YET_IN_THE_PACK}
+    sensors = pack_names("sensor_type") | {NOT_YET_IN_THE_PACK}
+    listed = LISTED[name]
+    assert what_role_does(role_named(name), actions, rules, sensors) == {
+        "run": listed["run"], "stop": listed["run"], "rules": listed["rules"],
+        "sensors": listed["sensors"], "change, add or delete actions": set(),
+        "add or delete rules": set()}
+
+
+def test_every_action_rule_and_sensor_of_the_pack_is_listed_for_a_role():
+    """A new action, rule or sensor makes this fail until it is given to a role of LISTED (or
+    deliberately to none: then list it here)."""
+    assert pack_actions() == set().union(*(v["run"] for v in LISTED.values()))
+    assert pack_names("rule") == set().union(*(v["rules"] for v in LISTED.values()))
+    assert pack_names("sensor_type") == set().union(*(v["sensors"] for v in LISTED.values()))
+
+
+def test_what_each_role_is_listed_for_is_apart():
+    """The database side and the platform side share nothing."""
+    assert not DATABASE_ACTIONS & PLATFORM_ACTIONS
+    assert not DATABASE_RULES & PLATFORM_RULES
+    assert not DATABASE_SENSORS & PLATFORM_SENSORS
+    assert LISTED["dbaas_self_service"]["run"] <= DATABASE_ACTIONS
+
+
+def test_a_pack_wide_grant_fails_the_listing():
+    """What the role files looked like before: action_all, rule_all, sensor_type_all on
+    pack:aws reach the platform actions and any action added later."""
+    pack_wide = {"permission_grants": [{"resource_uid": "pack:aws", "permission_types": [
+        "action_all", "rule_all", "sensor_type_all"]}]}
+    does = what_role_does(pack_wide, pack_actions() | {NOT_YET_IN_THE_PACK},
+                          pack_names("rule"), pack_names("sensor_type"))
+    assert PLATFORM_ACTIONS | {NOT_YET_IN_THE_PACK} <= does["run"]
+    assert does["rules"] == pack_names("rule")
+    assert does["change, add or delete actions"] == pack_actions() | {NOT_YET_IN_THE_PACK}
+    execute_each = {"permission_grants": [{"resource_uid": "action:aws:" + name,
+                                           "permission_types": ["action_all"]}
+                                          for name in sorted(DATABASE_ACTIONS)]}
+    assert what_role_does(execute_each, pack_actions(), set(), set())[
+        "change, add or delete actions"] == DATABASE_ACTIONS
+
+
+@pytest.mark.parametrize("name", sorted(LISTED))
+def test_workflows_a_role_runs_reach_no_other_sides_action(name):
+    """An Orquesta workflow runs its tasks without asking RBAC again: a database workflow that
+    called aws.kubernetes_call would let the pack owners run it."""
+    runs = LISTED[name]["run"]
+    other_side = PLATFORM_ACTIONS if runs <= DATABASE_ACTIONS else DATABASE_ACTIONS
+    for action in sorted(runs):
+        called = {called for called, _ in workflow_calls(action)}
+        assert not called & other_side, (action, called & other_side)
+        if name != "dbaas_self_service":  # the drift report's steps: see the test above
+            assert called <= runs | {"core.noop"}, (action, called - runs)
+
+
+def test_admin_role_covers_the_pack_secrets():
     role = role_named("dbaas_admin")
-    assert executable_actions(role, pack_actions()) == pack_actions()
     kv = sorted(g["resource_uid"] for g in role["permission_grants"]
                 if g.get("resource_uid", "").startswith("key_value_pair:"))
     secrets_in_example = sorted(u for u in pack_resources() if u.startswith("key_value_pair:"))
@@ -198,6 +310,22 @@ def test_admin_role_covers_the_pack_and_its_secrets():
             check = {"PUT": "key_value_pair_set", "DELETE": "key_value_pair_delete",
                      "GET": "key_value_pair_view"}[request]
             assert model.passes(("resource", check, uid), [role]), (uid, check)
+
+
+def test_docs_table_has_a_row_for_each_side():
+    """docs/access.md section 3 states, for every role, running the platform actions and
+    editing the sync's rule and sensor with the exact requests the model checks."""
+    rows = {request: answers for _, requests, answers in docs_role_table()
+            for request in requests}
+    expected = ["POST /v1/executions aws.%s" % name for name in sorted(PLATFORM_ACTIONS)]
+    expected += ["POST /v1/executions/<aws.%s>/re_run" % name for name in sorted(PLATFORM_ACTIONS)]
+    expected += ["DELETE /v1/executions/<aws.%s>" % name for name in sorted(PLATFORM_ACTIONS)]
+    expected += ["PUT /v1/rules/aws.consul_sync", "PUT /v1/sensortypes/aws.ConsulKVSensor"]
+    for request in expected:
+        assert request in rows, request
+        cells = {role or system: cell for role, system, cell in rows[request].values()}
+        assert cells == {"dbaas_self_service": "no", "dbaas_admin": "no",
+                         "k8s_platform_admin": "yes", "admin": "yes", "observer": "no"}
 
 
 @pytest.mark.parametrize("where", sorted(MAPPINGS))
@@ -385,7 +513,8 @@ def test_whoever_may_set_a_pack_secret_may_read_it_decrypted_and_the_docs_say_so
     assert decrypt, "docs/access.md does not say who reads the pack's secrets decrypted"
     assert {column: cell for column, (_, _, cell) in decrypt.items()} == {
         "`dbaas_self_service` (app teams)": "no", "`dbaas_admin` (pack owners)": "yes",
-        "built-in `admin`": "yes", "built-in `observer`": "yes"}
+        "`k8s_platform_admin` (platform admins)": "no", "built-in `admin`": "yes",
+        "built-in `observer`": "yes"}
 
 
 # --- sign-in (st2-auth-ldap) -------------------------------------------------------------------

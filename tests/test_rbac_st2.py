@@ -80,11 +80,14 @@ def test_st2api_allows_exactly_what_the_model_says(api):
 def test_pack_roles_are_what_the_mappings_give(api):
     assert api["users"]["member_of_dbaas_admin"]["roles"] == ["dbaas_admin"]
     assert api["users"]["member_of_dbaas_self_service"]["roles"] == ["dbaas_self_service"]
+    assert api["users"]["member_of_k8s_platform_admin"]["roles"] == ["k8s_platform_admin"]
 
 
 def test_docs_role_table_is_what_st2api_answers(api):
     users = {"dbaas_self_service": "member_of_dbaas_self_service",
-             "dbaas_admin": "member_of_dbaas_admin", "admin": "admin", "observer": "observer"}
+             "dbaas_admin": "member_of_dbaas_admin",
+             "k8s_platform_admin": "member_of_k8s_platform_admin", "admin": "admin",
+             "observer": "observer"}
     rows = docs_role_table()
     assert rows, "docs/access.md has no table with a `requests` column"
     wrong = []
@@ -96,6 +99,62 @@ def test_docs_role_table_is_what_st2api_answers(api):
             if allowed != {cell == "yes"}:
                 wrong.append((what, column, cell, statuses))
     assert wrong == []
+
+
+def test_only_platform_admins_run_stop_and_rerun_the_platform_actions(api):
+    """Executed by st2api, not only predicted: the pack's other roles get 403 on running,
+    re-running and stopping aws.kubernetes_call, the migration and the sync, and on editing the
+    sync's rule and sensor; they still open those executions."""
+    requests = ["GET /v1/actions/aws.kubernetes_call", "GET /v1/rules/aws.consul_sync",
+                "PUT /v1/rules/aws.consul_sync", "GET /v1/sensortypes/aws.ConsulKVSensor",
+                "PUT /v1/sensortypes/aws.ConsulKVSensor"]
+    for name in model.PLATFORM_ACTIONS:
+        requests += ["POST /v1/executions aws.%s" % name, "GET /v1/executions/<aws.%s>" % name,
+                     "POST /v1/executions/<aws.%s>/re_run" % name,
+                     "DELETE /v1/executions/<aws.%s>" % name]
+    for request in requests:
+        statuses = {user: api["results"][request][user][0]
+                    for user in ("member_of_dbaas_self_service", "member_of_dbaas_admin",
+                                 "member_of_k8s_platform_admin", "admin")}
+        refused = {user for user, status in statuses.items() if status == 403}
+        if request.startswith("GET "):
+            assert refused == set(), (request, statuses)
+        else:
+            assert refused == {"member_of_dbaas_self_service", "member_of_dbaas_admin"}, \
+                (request, statuses)
+
+
+def test_pack_roles_cannot_write_their_rule_over_the_other_sides(api):
+    """st2api checks a rule update against the rule the body names (rules.py put): with
+    rule_delete on its own rule a role deletes it and writes it over any rule (wider_rule_all,
+    consul_sync gone); with rule_modify only, the unique (pack, name) index refuses it."""
+    overwrite = api["extra"]["platform_boundary"]["rule_overwrite"]
+    assert overwrite["member_of_dbaas_admin"] == {
+        "DELETE own": 403, "PUT own over other": 409,
+        "other afterwards": [200, "aws.consul_sync"]}
+    assert overwrite["member_of_k8s_platform_admin"] == {
+        "DELETE own": 403, "PUT own over other": 409,
+        "other afterwards": [200, "aws.database_create"]}
+    assert overwrite["wider_rule_all"] == {
+        "DELETE own": 204, "PUT own over other": 200, "other afterwards": [404, None]}
+
+
+def test_pack_owners_cannot_turn_a_database_action_into_a_platform_one(api):
+    """action_modify (action_all) on aws.database_plan alone lets its holder give it
+    aws.kubernetes_call's entry point: dbaas_admin has action_execute only."""
+    boundary = api["extra"]["platform_boundary"]
+    assert boundary["action_rewrite"] == {"member_of_dbaas_admin": [403, "database_plan.py"],
+                                          "wider_action_all": [200, "kubernetes_call.py"]}
+    assert boundary["rule_to_platform_action"] == {"member_of_dbaas_admin": 403,
+                                                   "wider_rule_all": 403}
+
+
+def test_registering_the_pack_turns_the_sync_back_on_unless_overridden(api):
+    """What docs/access.md says of pack_register: a registration puts the sync's rule and
+    sensor back to their files' `enabled`; an override file keeps them off."""
+    assert api["extra"]["platform_boundary"]["register"] == {
+        "disabled by admin": [False, False], "status": 200, "after register": [True, True],
+        "after register with the override": [False, False]}
 
 
 def test_pack_all_alone_opens_neither_the_pack_nor_its_config(api):
@@ -129,11 +188,18 @@ def test_permission_isolation_hides_rule_started_executions_from_non_admins(api)
                                          "member_of_dbaas_admin": 403}
 
 
-def test_sensor_role_written_by_the_docs_snippet(api):
-    outcome = api["extra"]["sensor_role_from_docs"]
-    prefix = "PUT aws.CustomResourceSensor:crs.dbaas.stackstorm.com.v1alpha1.databases._all."
-    assert outcome == {"grants": 130, prefix + "meta": 200, prefix + "3f": 200,
-                       prefix + "40": 403, "PUT vault_token": 403}
+def test_sensor_service_needs_the_admin_role_as_the_docs_say(api):
+    """docs/access.md: without a role st2api lists no key to the sensor (an empty answer, not an
+    error) and refuses its writes; the built-in admin role is what the docs assign."""
+    name = "aws.CustomResourceSensor:crs.dbaas.stackstorm.com.v1alpha1.databases._all.meta"
+    assert api["extra"]["sensor_service_keys"] == {
+        "no role": {"list": [200, []], "PUT": 403},
+        "admin": {"list": [200, [name]], "PUT": 200}}
+    docs = " ".join(read(os.path.join(PACK_DIR, "docs", "access.md")).split())
+    assert ("`sensor_service` the `admin` role (`/opt/stackstorm/rbac/assignments/"
+            "sensor_service.yaml`: `username: \"sensor_service\"`, `roles: [\"admin\"]`)") in docs
+    assert "lists no key to the sensor (an empty answer, not an error) and refuses its writes" \
+        in docs
 
 
 def test_apply_rbac_definitions_refuses_without_naming_the_file(api):

@@ -6,7 +6,8 @@ Users:
 - one per role of rbac/roles (its group synchronised from rbac/mappings, as at sign-in);
 - `admin`, `observer` (StackStorm's built-in roles) and `nobody` (no role);
 - one per single-grant role: every (resource_uid, permission_type) the pack's roles grant, and
-  every permission type StackStorm accepts on pack:aws, on the pack's action, rule, sensor and
+  every permission type StackStorm accepts on pack:aws, on actions, rules and sensors of the
+  database side and of the platform side (and on an action and a rule the requests create), on
   datastore keys, and without resource_uid; written as role files and assignment files and
   loaded by st2-apply-rbac-definitions' own loader and syncer.
 
@@ -24,6 +25,7 @@ import yaml
 
 from tests.st2_probes import st2_app
 from tests.rbac_files import PERMISSION_TYPES, ROLES
+from tests import st2_rbac_model as model
 from tests.st2_rbac_model import REQUESTS
 
 SECRET = "vault-token-0123"  # what PUT /v1/keys/vault_token writes; decrypt must return it
@@ -39,8 +41,15 @@ def single_grants():
         "pack:aws": "pack",
         "action:aws:reconcile_databases": "action",
         "action:aws:database_create": "action",
+        "action:aws:database_plan": "action",
+        "action:aws:kubernetes_call": "action",
+        "action:aws:consul_sync": "action",
+        "action:aws:new_action": "action",
         "rule:aws:database_create": "rule",
+        "rule:aws:consul_sync": "rule",
+        "rule:aws:new_rule": "rule",
         "sensor_type:aws:CustomResourceSensor": "sensor_type",
+        "sensor_type:aws:ConsulKVSensor": "sensor_type",
         "key_value_pair:st2kv.system:vault_token": "key_value_pair",
         "key_value_pair:st2kv.system:consul_token": "key_value_pair",
     }
@@ -75,25 +84,46 @@ def write_probe_roles(base, grants):
     return users
 
 
+# Parameters an execution of each action is created with (st2api validates them against the
+# action's parameters; no runner runs in the probe).
+PARAMETERS = {
+    "aws.reconcile_databases": {},
+    "aws.database_create": {"resource": {}},
+    "aws.boto3action": {"service": "rds", "action_name": "describe_db_instances"},
+    "aws.assume_role": {},
+    "aws.kubernetes_call": {"method": "list_namespace"},
+    "aws.cluster_migrate": {"target_cluster": "b"},
+    "aws.cluster_migrate_namespace": {"namespace": "apps", "target_cluster": "b"},
+    "aws.consul_sync": {"target": "b", "prefix": "apps/"},
+    "core.local": {"cmd": "true"},
+}
+EXECUTED = ("database_create", "reconcile_databases") + model.PLATFORM_ACTIONS
+SYNC_PAYLOAD = {"source": "", "target": "b", "prefix": "apps/", "changed_keys": ["apps/db"],
+                "full_resync": False, "index": 7, "observed_at": 1700000000.0}
+
+
 class Fixtures:
-    """Executions, an enforcement and datastore keys for the requests to act on."""
+    """Executions, an enforcement, a trigger instance and datastore keys for the requests to act
+    on; the rule DELETE /v1/rules/aws.database_create removes is put back before each user."""
 
     def __init__(self, st2, admin_token):
         self.st2 = st2
+        self.admin_token = admin_token
         for key in ("vault_token", "consul_token", "other_secret"):
             response = st2.request(admin_token, "PUT", "/v1/keys/" + key,
                                    {"name": key, "value": "initial-" + key, "secret": True})
             assert response.status_int == 200, response.body
         self.executions = {}
-        for action in ("database_create", "reconcile_databases"):
+        for action in EXECUTED:
             self.executions[action] = self._execution(admin_token, "aws." + action)
         self.enforcement = self._enforcement()
+        self.trigger_instance = self._trigger_instance()
+        self.rule_bodies = {name: self._current("/v1/rules/aws." + name)
+                            for name in ("database_create", "consul_sync")}
 
     def _execution(self, token, ref):
-        parameters = {"database_create": {"resource": {}},
-                      "reconcile_databases": {}}[ref.split(".")[1]]
         response = self.st2.request(token, "POST", "/v1/executions",
-                                    {"action": ref, "parameters": parameters})
+                                    {"action": ref, "parameters": PARAMETERS[ref]})
         assert response.status_int == 201, response.body
         return response.json["id"]
 
@@ -108,6 +138,24 @@ class Fixtures:
             RuleEnforcementDB(trigger_instance_id="5" * 24, rule=spec))
         return str(record.id)
 
+    def _trigger_instance(self):
+        """An aws.consul_kv_changed instance, as the rules engine stores one it processed."""
+        import datetime
+        from st2common.models.db.trigger import TriggerInstanceDB
+        from st2common.persistence.trigger import TriggerInstance
+        record = TriggerInstance.add_or_update(TriggerInstanceDB(
+            trigger="aws.consul_kv_changed", payload=dict(SYNC_PAYLOAD),
+            occurrence_time=datetime.datetime.utcnow(), status="processed"))
+        return str(record.id)
+
+    def restore_rule(self, name):
+        """Put a deleted rule of the pack back (as admin), from its definition at start."""
+        if self.st2.request(self.admin_token, "GET", "/v1/rules/aws." + name).status_int == 200:
+            return
+        body = {k: v for k, v in self.rule_bodies[name].items() if k != "id"}
+        response = self.st2.request(self.admin_token, "POST", "/v1/rules", body)
+        assert response.status_int == 201, response.body
+
     def request(self, request):
         """(method, path, body) of a request name of REQUESTS."""
         method, rest = request.split(" ", 1)
@@ -115,24 +163,34 @@ class Fixtures:
         for action, execution_id in self.executions.items():
             rest = rest.replace("<aws.%s>" % action, execution_id)
         rest = rest.replace("<enforcement of aws.database_create>", self.enforcement)
+        rest = rest.replace("<instance of aws.consul_kv_changed>", self.trigger_instance)
         if rest.startswith("/v1/executions aws.") or rest.startswith("/v1/executions core."):
             ref = rest.split(" ", 1)[1]
             rest = "/v1/executions"
-            body = {"action": ref, "parameters": {
-                "aws.reconcile_databases": {},
-                "aws.database_create": {"resource": {}},
-                "aws.boto3action": {"service": "rds", "action_name": "describe_db_instances"},
-                "aws.assume_role": {},
-                "core.local": {"cmd": "true"},
-            }[ref]}
+            body = {"action": ref, "parameters": PARAMETERS[ref]}
+        elif rest == "/v1/actions aws.new_action":
+            rest = "/v1/actions"
+            body = {"name": "new_action", "pack": "aws", "runner_type": "python-script",
+                    "entry_point": "database_plan.py", "description": "probe",
+                    "parameters": {}}
+        elif rest == "/v1/rules aws.new_rule":
+            rest = "/v1/rules"
+            body = {"name": "new_rule", "pack": "aws", "description": "probe",
+                    "enabled": False,
+                    "trigger": {"type": "core.st2.IntervalTimer",
+                                "parameters": {"unit": "hours", "delta": 6}},
+                    "criteria": {},
+                    "action": {"ref": "aws.reconcile_databases", "parameters": {}}}
         elif method == "PUT" and rest.startswith("/v1/rules/"):
-            body = self._current("/v1/rules/aws.database_create")
+            body = self._current(rest)
             body["enabled"] = not body.get("enabled", True)
             # rules.py put stores the rule under the id of the path: PUT by id, as st2client does
             rest = "/v1/rules/" + body["id"]
         elif method == "PUT" and rest.startswith("/v1/sensortypes/"):
-            body = self._current("/v1/sensortypes/aws.CustomResourceSensor")
+            body = self._current(rest)
             body["enabled"] = not body.get("enabled", True)
+        elif method == "PUT" and rest.startswith("/v1/actions/"):
+            body = self._current(rest)  # as it is: st2api replaces it with itself
         elif method == "PUT" and rest == "/v1/configs/aws":
             with open(os.path.join(st2_app.PACK_DIR, "aws.yaml.example")) as handle:
                 body = yaml.safe_load(handle)
@@ -153,6 +211,7 @@ class Fixtures:
 
     def _current(self, path):
         response = self.st2.request(self.admin_token, "GET", path)
+        assert response.status_int == 200, (path, response.body)
         body = dict(response.json)
         return body
 
@@ -187,7 +246,6 @@ def main(workdir):
         users[user]["roles"] = st2.roles_of(user)
 
     fixtures = Fixtures(st2, tokens["admin"])
-    fixtures.admin_token = tokens["admin"]
     stream = stream_app()
     results = {}
     order = sorted(REQUESTS, key=lambda r: (r.startswith(("DELETE", "PUT", "POST")), r))
@@ -197,6 +255,9 @@ def main(workdir):
             method, path, body = fixtures.request(request)
             if request == "DELETE /v1/keys/consul_token":
                 fixtures.put_key("consul_token")
+            if request == "DELETE /v1/rules/aws.database_create":
+                fixtures.restore_rule("database_create")
+                method, path, body = fixtures.request(request)
             if path.startswith("/stream/"):
                 status, detail = stream_status(stream, tokens[user], path)
             else:
@@ -213,8 +274,9 @@ def main(workdir):
     extra = {
         "config_as_caller": config_loading(st2, "member_of_dbaas_self_service", base),
         "isolation": isolation(st2, fixtures, tokens),
-        "sensor_role_from_docs": sensor_role_from_docs(st2, base),
+        "sensor_service_keys": sensor_service_keys(st2, base),
         "apply_refusals": apply_refusals(st2, base),
+        "platform_boundary": platform_boundary(st2, base, fixtures, tokens),
     }
     json.dump({"users": users, "results": results, "secret": SECRET, "extra": extra},
               sys.stdout)
@@ -256,30 +318,29 @@ def isolation(st2, fixtures, tokens):
         st2.cfg.CONF.clear_override("permission_isolation", group="rbac")
 
 
-def sensor_role_from_docs(st2, base):
-    """Run the shell snippet of docs/access.md that writes dbaas_sensor.yaml, load it, and ask
-    st2api as sensor_service for a key it covers and one it does not."""
-    import re
-    import subprocess
-    with open(os.path.join(st2_app.PACK_DIR, "docs", "access.md")) as handle:
-        docs = handle.read()
-    [snippet] = [block for block in re.findall(r"```sh\n(.*?)```", docs, re.S)
-                 if "dbaas_sensor" in block]
-    snippet = "\n".join(line.strip() for line in snippet.splitlines())
-    snippet = snippet.replace("| sudo tee /opt/stackstorm/rbac/roles/dbaas_sensor.yaml >/dev/null",
-                              "")
-    role = subprocess.run(["bash", "-c", snippet], check=True, capture_output=True,
-                          text=True).stdout
-    with open(os.path.join(base, "rbac", "roles", "dbaas_sensor.yaml"), "w") as handle:
-        handle.write(role)
-    write_assignment(base, "sensor_service", ["dbaas_sensor"])
-    st2.apply_rbac_definitions()
-    token = st2.token_for("sensor_service")
+def sensor_service_keys(st2, base):
+    """What docs/access.md says of `sensor_service`: without a role st2api lists none of the
+    sensor's keys (an empty answer, not an error) and refuses its writes; with the built-in
+    admin role it lists and writes them. The requests are the sensor's own: SensorDatastoreService
+    list_values (GET /v1/keys?prefix=...) and set_value (PUT /v1/keys/<name>)."""
     prefix = "aws.CustomResourceSensor:crs.dbaas.stackstorm.com.v1alpha1.databases._all."
-    outcome = {"grants": role.count("resource_uid:")}
-    for name in (prefix + "meta", prefix + "3f", prefix + "40", "vault_token"):
-        response = st2.request(token, "PUT", "/v1/keys/" + name, {"name": name, "value": "x"})
-        outcome["PUT " + name] = response.status_int
+    name = prefix + "meta"
+    admin = st2.token_for("admin")
+    response = st2.request(admin, "PUT", "/v1/keys/" + name, {"name": name, "value": "{}"})
+    assert response.status_int == 200, response.body
+    outcome = {}
+    for roles in ([], ["admin"]):
+        write_assignment(base, "sensor_service", roles)
+        st2.apply_rbac_definitions()
+        token = st2.token_for("sensor_service")
+        listed = st2.request(token, "GET", "/v1/keys?prefix=" + prefix)
+        written = st2.request(token, "PUT", "/v1/keys/" + name, {"name": name, "value": "{}"})
+        outcome[" ".join(roles) or "no role"] = {
+            "list": [listed.status_int,
+                     [kv["name"] for kv in listed.json] if listed.status_int == 200 else None],
+            "PUT": written.status_int}
+    write_assignment(base, "sensor_service", [])
+    st2.apply_rbac_definitions()
     return outcome
 
 
@@ -300,13 +361,130 @@ def apply_refusals(st2, base):
                                                                 str(error)[:120])
     os.remove(bad)
     from st2rbac_backend.service import RBACService
-    before = RBACService.get_role_by_name("dbaas_sensor") is not None
-    os.remove(os.path.join(base, "rbac", "roles", "dbaas_sensor.yaml"))
-    write_assignment(base, "sensor_service", [])
+    removed = os.path.join(base, "rbac", "roles", "zz_removed.yaml")
+    with open(removed, "w") as handle:
+        yaml.safe_dump({"name": "zz_removed", "description": "probe", "enabled": True,
+                        "permission_grants": [{"resource_uid": "pack:aws",
+                                               "permission_types": ["pack_view"]}]}, handle)
+    write_assignment(base, "zz_removed_user", ["zz_removed"])
+    st2.apply_rbac_definitions()
+    before = RBACService.get_role_by_name("zz_removed") is not None
+    os.remove(removed)
+    write_assignment(base, "zz_removed_user", [])
     st2.apply_rbac_definitions()
     outcome["role removed with its file"] = (before,
-                                             RBACService.get_role_by_name("dbaas_sensor"))
+                                             RBACService.get_role_by_name("zz_removed"))
     return outcome
+
+
+def platform_boundary(st2, base, fixtures, tokens):
+    """What the pack roles' per-resource grants close, next to grants one step wider
+    (tests/test_rbac_st2.py):
+    - rule_overwrite: delete one's own rule, then PUT its definition under the id of the other
+      side's rule (st2api checks rule_modify on the rule the body names);
+    - action_rewrite: PUT aws.database_plan with aws.kubernetes_call's entry point and
+      parameters (st2api lets action_modify replace the whole definition);
+    - rule_to_platform_action: PUT aws.database_create pointing at aws.kubernetes_call;
+    - register: the sync's rule and sensor disabled by an admin, then POST /v1/packs/register by
+      a pack owner, without and with the override file of docs/access.md."""
+    wider = {"wider_rule_all": [("rule:aws:database_create", "rule_all"),
+                                ("action:aws:database_create", "action_execute")],
+             "wider_action_all": [("action:aws:database_plan", "action_all")]}
+    for name, grants in wider.items():
+        with open(os.path.join(base, "rbac", "roles", name + ".yaml"), "w") as handle:
+            yaml.safe_dump({"name": name, "description": "probe", "enabled": True,
+                            "permission_grants": [{"resource_uid": uid,
+                                                   "permission_types": [permission_type]}
+                                                  for uid, permission_type in grants]}, handle)
+        write_assignment(base, name, [name])
+    st2.apply_rbac_definitions()
+    tokens = dict(tokens, **{name: st2.token_for(name) for name in wider})
+    admin = tokens["admin"]
+
+    def call(user, method, path, body=None):
+        return st2.request(tokens[user], method, path, body).status_int
+
+    def rule_state(name):
+        response = st2.request(admin, "GET", "/v1/rules/aws." + name)
+        if response.status_int != 200:
+            return [response.status_int, None]
+        return [200, response.json["action"]["ref"]]
+
+    def register_as_admin(types):
+        response = st2.request(admin, "POST", "/v1/packs/register",
+                               {"packs": ["aws"], "types": types})
+        assert response.status_int == 200, response.body
+
+    outcome = {"rule_overwrite": {}, "action_rewrite": {}}
+    for user, own, other in (("member_of_dbaas_admin", "database_create", "consul_sync"),
+                             ("member_of_k8s_platform_admin", "consul_sync", "database_create"),
+                             ("wider_rule_all", "database_create", "consul_sync")):
+        own_body = fixtures._current("/v1/rules/aws." + own)
+        other_id = fixtures._current("/v1/rules/aws." + other)["id"]
+        steps = {"DELETE own": call(user, "DELETE", "/v1/rules/aws." + own),
+                 "PUT own over other": call(user, "PUT", "/v1/rules/" + other_id,
+                                            dict(own_body, id=other_id))}
+        steps["other afterwards"] = rule_state(other)
+        outcome["rule_overwrite"][user] = steps
+        register_as_admin(["rules"])  # the pack's rules as their files define them
+
+    plan = fixtures._current("/v1/actions/aws.database_plan")
+    kubernetes_call = fixtures._current("/v1/actions/aws.kubernetes_call")
+    rewritten = dict(plan, entry_point=kubernetes_call["entry_point"],
+                     parameters=kubernetes_call["parameters"])
+    for user in ("member_of_dbaas_admin", "wider_action_all"):
+        status = call(user, "PUT", "/v1/actions/aws.database_plan", rewritten)
+        outcome["action_rewrite"][user] = [
+            status, fixtures._current("/v1/actions/aws.database_plan")["entry_point"]]
+        assert st2.request(admin, "PUT", "/v1/actions/aws.database_plan",
+                           plan).status_int == 200
+
+    to_platform = fixtures._current("/v1/rules/aws.database_create")
+    to_platform["action"] = {"ref": "aws.kubernetes_call",
+                             "parameters": {"method": "list_namespace"}}
+    outcome["rule_to_platform_action"] = {
+        user: call(user, "PUT", "/v1/rules/" + to_platform["id"], to_platform)
+        for user in ("member_of_dbaas_admin", "wider_rule_all")}
+    register_as_admin(["rules"])
+
+    def disable_sync():
+        for path in ("/v1/rules/aws.consul_sync", "/v1/sensortypes/aws.ConsulKVSensor"):
+            body = dict(fixtures._current(path), enabled=False)
+            if path.startswith("/v1/rules/"):
+                path = "/v1/rules/" + body["id"]
+            assert st2.request(admin, "PUT", path, body).status_int == 200
+
+    def sync_enabled():
+        return [fixtures._current("/v1/rules/aws.consul_sync")["enabled"],
+                fixtures._current("/v1/sensortypes/aws.ConsulKVSensor")["enabled"]]
+
+    register = {"packs": ["aws"], "types": ["rules", "sensors"]}
+    disable_sync()
+    outcome["register"] = {"disabled by admin": sync_enabled(),
+                           "status": call("member_of_dbaas_admin", "POST",
+                                          "/v1/packs/register", register),
+                           "after register": sync_enabled()}
+    overrides = os.path.join(base, "overrides")
+    os.makedirs(overrides, exist_ok=True)
+    with open(os.path.join(overrides, "aws.yaml"), "w") as handle:
+        handle.write(override_from_docs())
+    disable_sync()
+    call("member_of_dbaas_admin", "POST", "/v1/packs/register", register)
+    outcome["register"]["after register with the override"] = sync_enabled()
+    os.remove(os.path.join(overrides, "aws.yaml"))
+    register_as_admin(["rules", "sensors"])
+    return outcome
+
+
+def override_from_docs():
+    """The /opt/stackstorm/overrides/aws.yaml docs/access.md gives for keeping the sync off."""
+    import re
+    with open(os.path.join(st2_app.PACK_DIR, "docs", "access.md")) as handle:
+        docs = handle.read()
+    [block] = [block for block in re.findall(r"```yaml\n(.*?)```", docs, re.S)
+               if "ConsulKVSensor" in block]
+    return "\n".join(line[2:] if line.startswith("  ") else line
+                     for line in block.splitlines()) + "\n"
 
 
 def stream_app():
