@@ -2,7 +2,7 @@
 
 from lib.action import BaseAction
 from lib.consul_kv import KV as ConsulKV, ConsulError, owner_of
-from lib.database import check_kv_path, check_text
+from lib.database_spec import check_kv_path, check_text
 from lib.vault import KV as VaultKV
 
 __all__ = ["DatabaseCleanup"]

@@ -10,7 +10,8 @@ import secrets
 import string
 
 from lib.action import BaseAction
-from lib.database import TAG_UID, check_kv_path, check_text, tag_map
+from lib.database_spec import check_kv_path, check_text
+from lib.rds_params import TAG_UID, tag_map
 from lib.vault import KV, VaultError
 
 __all__ = ["DatabaseStoreCredentials", "generate_password"]

@@ -132,11 +132,10 @@ class StoreCredentialsTest(BaseActionTestCase):
         instance = self.create_instance(self.uid, managed=False)
         good = dict(db_instance_identifier=instance["DBInstanceIdentifier"],
                     vault_path=self.path, uid=self.uid)
+        rule = "a relative path of at most 256 letters, digits, '_', '.', '-' separated by '/'"
         for field, value, expected in (
-                ("vault_path", self.path + "/../db", "a relative path of letters, digits, '_', "
-                 "'.', '-' separated by '/'"),
-                ("vault_path", "/" + self.path, "a relative path of letters, digits, '_', '.', "
-                 "'-' separated by '/'"),
+                ("vault_path", self.path + "/../db", rule),
+                ("vault_path", "/" + self.path, rule),
                 ("db_instance_identifier", "", "an RDS instance identifier"),
                 ("uid", "", "the Database's metadata.uid")):
             with pytest.raises(ValueError) as exc:

@@ -39,10 +39,13 @@ def crd(kube_api_client):
 
 
 @pytest.fixture
-def config(stack):
-    """The pack config pointing at the local servers."""
+def config(stack, vault_path, consul_prefix):
+    """The pack config pointing at the local servers; each namespace's Vault paths and Consul
+    keys under this test's prefixes (cleaned up after the test)."""
     data = stack.require("kube", "vault", "consul", "aws")
     return {
+        "vault_path_prefix": vault_path + "/{namespace}/",
+        "consul_key_prefix": consul_prefix + "{namespace}/",
         "region": data["aws"]["region"],
         "endpoint_url": data["aws"]["endpoint_url"],
         "aws_access_key_id": data["aws"]["access_key_id"],
@@ -87,8 +90,8 @@ class Databases:
             "storageGB": 20,
             "databaseName": "orders",
             "deletionPolicy": "Snapshot",
-            "vault": {"path": "%s/%s" % (self.vault_prefix, name)},
-            "consul": {"key": "%s%s/config" % (self.consul_prefix, name)},
+            "vault": {"path": "%s/%s/%s" % (self.vault_prefix, self.namespace, name)},
+            "consul": {"key": "%s%s/%s/config" % (self.consul_prefix, self.namespace, name)},
             "tags": {"team": "team-a"},
         }
         spec.update(changes)
@@ -613,3 +616,87 @@ def test_the_master_password_appears_nowhere(databases, feed, config, rds, secre
     }
     for where, text in haystack.items():
         assert password not in text, "the master password appears in the %s" % where
+
+
+def changing_calls(run):
+    """Tasks of a run that change something (Kubernetes finalizer, AWS, Vault, Consul)."""
+    return [s["task"] for s in all_steps(run)
+            if s["action"] in ("aws.database_finalizer", "aws.assume_role", "aws.boto3action",
+                               "aws.database_store_credentials",
+                               "aws.database_publish_config")]
+
+
+def test_an_oversized_spec_ends_failed_with_a_bounded_status(databases, feed, config, rds):
+    """A 5000-digit engineVersion and 2,500 long tags (what a CRD without bounds let through,
+    as an older CRD still would): the plan reports them, and the Failed status fits."""
+    sensor = feed()
+    databases.apply("huge-db")
+    (trigger, payload), _ = sensor.wait(added("huge-db"))
+    payload = dict(payload, spec=dict(payload["spec"], engineVersion="9" * 5000, tags={
+        "tag-%04d-%s" % (i, "k" * 100): "v" * 180 for i in range(2500)}))
+    run = fire(trigger, payload, config, "database_create")
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    assert changing_calls(run) == []
+    status = databases.get("huge-db")["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("invalid spec: spec.engineVersion: expected a postgres "
+                                        "version MAJOR or MAJOR.MINOR, e.g. 16 or 16.4, got '999")
+    assert "spec.tags: expected at most 47 tags (RDS allows 50, the pack sets 3), got 2500" \
+        in status["message"]
+    assert len(status["message"]) <= 1024
+    assert instances_of(rds, db_instance_identifier(databases.namespace, "huge-db")) == []
+
+
+def test_what_aws_would_refuse_fails_before_anything_is_changed(databases, feed, config, rds):
+    sensor = feed()
+    # Each passes the CRD's schema; none would pass RDS (or be what the team meant).
+    databases.apply("picky-db", region="xx-yyyy-9", databaseName="select",
+                    masterUsername="postgres",
+                    tags={"AWS:team": "a", "note": "a\x00b", "rds:x": "y", "ok": "rds:z"})
+    (trigger, payload), _ = sensor.wait(added("picky-db"))
+    run = fire(trigger, payload, config, "database_create")
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    assert changing_calls(run) == []
+    message = databases.get("picky-db")["status"]["message"]
+    for field in ("spec.databaseName: 'select' is a word postgres reserves",
+                  "spec.masterUsername: 'postgres' is reserved by postgres",
+                  "spec.region: expected an AWS region where RDS is offered",
+                  "spec.tags: key 'AWS:team': keys starting with st2-aws/, aws:, rds:",
+                  "spec.tags.note: expected Unicode letters, digits, spaces and _ . : / = + - @ "
+                  "only, got U+0000 (a control character)",
+                  "spec.tags: key 'rds:x': keys starting with",
+                  "spec.tags.ok: values starting with"):
+        assert field in message, (field, message)
+    assert databases.get("picky-db")["metadata"].get("finalizers") is None
+    assert instances_of(rds, db_instance_identifier(databases.namespace, "picky-db")) == []
+
+
+def test_a_field_the_api_server_pruned_is_a_warning_on_status(databases, feed, config, stack,
+                                                              tmp_path):
+    """kubectl apply --validate=false of a misspelled field: the API server drops it without
+    a word; the object keeps kubectl's last applied configuration, and the status says it."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    sensor = feed()
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(json.dumps({
+        "apiVersion": "%s/%s" % (GROUP, VERSION), "kind": "Database",
+        "metadata": {"name": "typo-db"},
+        "spec": {"engine": "postgres", "storagegb": 500, "databaseName": "orders"}}))
+    done = subprocess.run(["/usr/bin/kubectl", "--kubeconfig", stack["kube"]["kubeconfig"],
+                           "apply", "--validate=false", "-n", databases.namespace, "-f",
+                           str(manifest)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (trigger, payload), _ = sensor.wait(added("typo-db"))
+    assert payload["pruned_fields"] == ["spec.storagegb"]
+    assert "storagegb" not in payload["spec"]
+    run = fire(trigger, payload, config, "database_create")
+    assert run["status"] == "succeeded", run["output"]
+    status = databases.get("typo-db")["status"]
+    assert status["phase"] == "Ready"
+    assert status["warnings"] == [
+        "spec.storagegb: in the applied configuration but not in the object: the API server "
+        "dropped it (no such field in the Database schema), so it has no effect; did you mean "
+        "spec.storageGB?"]

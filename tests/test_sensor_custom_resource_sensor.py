@@ -396,8 +396,7 @@ def test_database_apply_modify_status_delete(crds, stack, kube_api_client, kube_
         "deletion_timestamp": None,
         "spec": {"engine": "postgres", "engineVersion": "15.4", "instanceSize": "medium",
                  "storageGB": 50, "databaseName": "orders", "deletionPolicy": "Snapshot",
-                 "masterUsername": "dbadmin", "vault": {"path": "team-a/orders-db"},
-                 "consul": {"key": "team-a/orders-db/config"},
+                 "masterUsername": "dbadmin",
                  "tags": {"team": "team-a", "cost-center": "1234"}},
         "status": {}, "spec_changed": True, "deletion_requested": False, "pruned_fields": [],
     })

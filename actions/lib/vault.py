@@ -8,11 +8,12 @@ calls the provisioning actions make and turns transport and permission failures 
 import contextlib
 
 from lib.action import ConfigError, config_value
-from lib.database import OWNER_METADATA_KEY
 
 __all__ = ["VaultError", "client_from_config", "KV", "OWNER_METADATA_KEY"]
 
 TIMEOUT_SECONDS = 15
+#: Vault custom_metadata key naming the Database uid that owns a secret.
+OWNER_METADATA_KEY = "st2-aws-uid"
 
 
 class VaultError(RuntimeError):
