@@ -24,8 +24,8 @@ class DatabaseCleanup(BaseAction):
         result = {}
         if meta is None:
             result["vault"] = "absent"
-        elif meta[0] != uid:
-            result["vault"] = _kept(meta[0])
+        elif meta.owner != uid:
+            result["vault"] = _kept(meta.owner)
         else:
             vault.delete(vault_path)
             result["vault"] = "deleted"
