@@ -430,36 +430,86 @@ def test_invalid_spec_fails_without_an_aws_call_then_the_fix_provisions(
     assert len(instances_of(rds, ident)) == 1
 
 
-@pytest.mark.parametrize("down, scenario, says", [
-    ("vault", "vault_down", "storing the credentials in Vault failed (the instance is kept and "
-                            "is adopted on the next run): "),
-    ("consul", "consul_down", "publishing the config to Consul failed (the instance is kept "
-                              "and is adopted on the next run): "),
+@pytest.mark.parametrize("down, says", [
+    ("vault", "lib.vault.VaultError: Vault at %s (pack config vault_url) is unreachable while "
+              "reading metadata of secret/" % CLOSED_URL),
+    ("consul", "lib.consul_kv.ConsulError: Consul at http://127.0.0.1:9 (pack config "
+               "consul_host/consul_port) is unreachable while reading "),
 ])
-def test_vault_or_consul_down_fails_clearly_and_a_later_run_completes(
-        down, scenario, says, databases, feed, config, rds, secretsmanager, vault_client,
+def test_vault_or_consul_down_fails_before_anything_changes_and_a_later_run_completes(
+        down, says, databases, feed, config, rds, secretsmanager, vault_client,
         consul_client):
     sensor = feed()
     databases.apply("flaky-db")
     (trigger, payload), _ = sensor.wait(added("flaky-db"))
-    broken = dict(config)
+    broken = dict(config)  # Vault or Consul unreachable
     if down == "vault":
         broken["vault_url"] = CLOSED_URL
     else:
         broken["consul_port"] = 9
     run = fire(trigger, payload, broken, "database_create")
     assert run["status"] == "failed"
-    assert_run_follows(run, scenario)
+    assert_run_follows(run, "locations_unreadable")
+    assert changing_calls(run) == []
     status = databases.get("flaky-db")["status"]
     assert status["phase"] == "Failed"
-    assert status["message"].startswith(says)
+    assert status["message"].startswith("checking the Vault and Consul locations failed "
+                                        "(nothing was changed): " + says)
     assert status["message"] == run["output"]["error"]
     assert [c["status"] for c in status["conditions"] if c["type"] == "Ready"] == ["False"]
+    assert instances_of(rds, db_instance_identifier(databases.namespace, "flaky-db")) == []
+
+    again = fire(trigger, payload, config, "database_create")
+    assert again["status"] == "succeeded", again["output"]
+    assert_run_follows(again, "created")
+    assert_ready(databases, "flaky-db", again, 1, vault_client, consul_client, rds,
+                 secretsmanager, config)
+    assert len(instances_of(rds, again["output"]["db_instance_identifier"])) == 1
+
+
+@pytest.mark.parametrize("where, scenario, says", [
+    ("vault", "vault_refused", "storing the credentials in Vault failed (the instance is kept "
+                               "and is adopted on the next run): "),
+    ("consul", "consul_refused", "publishing the config to Consul failed (the instance is kept "
+                                 "and is adopted on the next run): "),
+])
+def test_a_location_taken_after_the_check_fails_clearly_and_a_later_run_completes(
+        where, scenario, says, databases, feed, config, rds, secretsmanager, vault_client,
+        consul_client):
+    """Someone writes the Vault secret or Consul key between check_locations and the write
+    (outside the pack): the write refuses to overwrite it, the instance is kept."""
+    sensor = feed()
+    databases.apply("raced-db")
+    (trigger, payload), _ = sensor.wait(added("raced-db"))
+    spec = databases.spec("raced-db")
+
+    def intruder(task, ref, params, call):
+        if task == "wait_available":
+            if where == "vault":
+                vault_client.secrets.kv.v2.create_or_update_secret(
+                    path=spec["vault"]["path"], secret={"password": "not-ours"},
+                    mount_point="secret")
+            else:
+                consul_client.kv.put(spec["consul"]["key"], "hand-written")
+        return call()
+
+    run = fire(trigger, payload, config, "database_create", call_hook=intruder)
+    assert run["status"] == "failed"
+    assert_run_follows(run, scenario)
+    status = databases.get("raced-db")["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith(says)
+    assert "belongs to no Database" in status["message"]
+    if where == "vault":
+        vault_client.secrets.kv.v2.delete_metadata_and_all_versions(
+            path=spec["vault"]["path"], mount_point="secret")
+    else:
+        consul_client.kv.delete(spec["consul"]["key"])
 
     again = fire(trigger, payload, config, "database_create")
     assert again["status"] == "succeeded", again["output"]
     assert_run_follows(again, "adopted")
-    assert_ready(databases, "flaky-db", again, 1, vault_client, consul_client, rds,
+    assert_ready(databases, "raced-db", again, 1, vault_client, consul_client, rds,
                  secretsmanager, config)
     assert len(instances_of(rds, again["output"]["db_instance_identifier"])) == 1
 

@@ -59,6 +59,8 @@ class FakeServers:
                        "version": 1})
         if ref == "aws.database_publish_config":
             return ok({"consul_key": params["consul_key"], "modify_index": 7})
+        if ref == "aws.database_check_locations":
+            return ok({"vault": "absent", "consul": "absent", "problems": []})
         raise AssertionError("unexpected action %s" % ref)
 
 
@@ -77,7 +79,7 @@ def test_create_happy_path_records_masked_steps():
             "db_instance_identifier"],
         "adoption": "created", "endpoint": "x.example", "port": 5432,
         "vault_path": "team-a/orders-db", "consul_key": "team-a/orders-db/config", "error": None}
-    assume = run["steps"][3]
+    assume = run["steps"][4]
     assert assume["result"]["result"]["credentials"] == MASK
     for step in run["steps"]:
         if step["action"] in ("aws.boto3action", "aws.database_store_credentials"):
@@ -90,7 +92,7 @@ def test_create_happy_path_records_masked_steps():
     first = run["steps"][0]
     assert first["input"] == ["resource"]
     assert first["parameters"] == {"resource": payload()}
-    finalizer = run["steps"][1]
+    finalizer = run["steps"][2]
     assert finalizer["parameters"]["finalizer"] == "dbaas.stackstorm.com/rds-protection"
     ready = run["steps"][-1]
     assert ready["parameters"] == {

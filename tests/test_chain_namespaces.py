@@ -110,3 +110,43 @@ def test_a_namespace_cannot_take_another_namespaces_default_location(
     _, item = consul_client.kv.get(status["consulKey"])
     assert json.loads(item["Value"])["db_instance_identifier"] == db_instance_identifier(
         team_b, "orders-db")
+
+
+def test_a_location_another_database_of_the_namespace_holds_is_refused_before_any_change(
+        config, kube_api_client, kube_namespace, vault_client, consul_client, cleanup):
+    ensure_database_crd(kube_api_client)
+    cleanup(kube_namespace)
+    first = create_database(kube_api_client, kube_namespace, "first", spec={"engine": "postgres"})
+    run = run_workflow("database_create", to_payload("ADDED", first, DB), config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    uid = first["metadata"]["uid"]
+
+    second = create_database(kube_api_client, kube_namespace, "second", spec={
+        "engine": "postgres", "vault": {"path": "%s/first" % kube_namespace}})
+    run = run_workflow("database_create", to_payload("ADDED", second, DB), config,
+                       poll_delay=0)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "location_taken")
+    assert changing_calls(run) == []
+    status = get_database(kube_api_client, kube_namespace, "second")["status"]
+    assert status["message"] == (
+        "invalid spec: spec.vault.path: Vault secret secret/%s/first belongs to Database uid "
+        "%s; choose another path (fix the spec and apply it again)" % (kube_namespace, uid))
+
+    # A spec change that moves the first's Consul key onto the second's: the update refuses it.
+    second_ok = create_database(kube_api_client, kube_namespace, "third",
+                                spec={"engine": "postgres"})
+    assert run_workflow("database_create", to_payload("ADDED", second_ok, DB), config,
+                        poll_delay=0)["status"] == "succeeded"
+    previous = to_payload("ADDED", get_database(kube_api_client, kube_namespace, "first"), DB)
+    moved = client.CustomObjectsApi(kube_api_client).patch_namespaced_custom_object(
+        DB["group"], DB["version"], kube_namespace, DB["plural"], "first",
+        {"spec": {"consul": {"key": "%s/third/config" % kube_namespace}}})
+    run = run_workflow("database_update", to_payload("MODIFIED", moved, DB, previous), config,
+                       poll_delay=0)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "location_taken")
+    assert changing_calls(run) == []
+    assert get_database(kube_api_client, kube_namespace, "first")["status"]["message"].startswith(
+        "invalid spec: spec.consul.key: Consul key %s/third/config belongs to Database uid %s; "
+        "choose another key" % (kube_namespace, second_ok["metadata"]["uid"]))

@@ -185,3 +185,21 @@ def test_the_plan_never_raises_and_its_result_satisfies_the_output_schema(resour
     else:
         assert result["create_params"]["DBInstanceIdentifier"] == result[
             "db_instance_identifier"]
+
+
+def test_the_locations_the_status_records_stay():
+    status = {"vaultPath": "team-a/old/creds", "consulKey": "team-a/old/config"}
+    moved = plan(payload(status=status), None, {})
+    assert moved["valid"] is False
+    assert moved["errors"] == [
+        "spec.vault.path: this Database's credentials are at 'team-a/old/creds'; moving them "
+        "is not supported, expected 'team-a/old/creds' (or leave spec.vault.path out)",
+        "spec.consul.key: this Database's config is at 'team-a/old/config'; moving it is not "
+        "supported, expected 'team-a/old/config' (or leave spec.consul.key out)"]
+    kept = plan(payload(spec={"engine": "postgres"}, status=status), None,
+                {"layout": Layout("databases/{namespace}/", "databases/{namespace}/")})
+    assert (kept["valid"], kept["vault_path"], kept["consul_key"]) == (
+        True, "team-a/old/creds", "team-a/old/config")
+    same = plan(payload(status={"vaultPath": "team-a/orders-db",
+                                "consulKey": "team-a/orders-db/config"}), None, {})
+    assert same["valid"] is True

@@ -352,7 +352,7 @@ def test_walk_problems_notices_a_wrong_path():
                                     "wait_available", "store_credentials", "report_failure"]
                          ) == ["no transition plan -> assume_role"]
     assert walk_problems(workflow, ["add_finalizer"]) != []
-    assert walk_problems(workflow, ["plan", "add_finalizer"]) == [
+    assert walk_problems(workflow, ["plan", "check_locations", "add_finalizer"]) == [
         "path ends at add_finalizer, which always goes on to another task"]
 
 

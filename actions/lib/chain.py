@@ -336,6 +336,22 @@ def _plan(run, resource, ctx, check_valid=True):
     return plan
 
 
+def _check_locations(run, resource, ctx, plan):
+    """The check_locations task (reads only); False when the run ends here, reported."""
+    step = run.step("check_locations", "aws.database_check_locations",
+                    vault_path=plan["vault_path"], consul_key=plan["consul_key"], uid=plan["uid"])
+    if not step.ok:
+        _report_failure(run, resource, ctx, "checking the Vault and Consul locations failed "
+                        "(nothing was changed): " + step.error)
+        return False
+    if step.value["problems"]:
+        error = "invalid spec: " + "; ".join(step.value["problems"])
+        _report(run, "report_invalid", resource, ctx, error,
+                error + " (fix the spec and apply it again)", warnings=plan["warnings"])
+        return False
+    return True
+
+
 def _by_id_filter(ident):
     return {"Filters": [{"Name": "db-instance-id", "Values": [ident]}]}
 
@@ -367,7 +383,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
         return _report_failure(run, resource, ctx, message)
 
     plan = _plan(run, resource, ctx)
-    if plan is None:
+    if plan is None or not _check_locations(run, resource, ctx, plan):
         return "failed", ctx
     ident = plan["db_instance_identifier"]
     ctx["vault_path"], ctx["consul_key"] = plan["vault_path"], plan["consul_key"]
@@ -464,7 +480,7 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
         return _report_failure(run, resource, ctx, message)
 
     plan = _plan(run, resource, ctx)
-    if plan is None:
+    if plan is None or not _check_locations(run, resource, ctx, plan):
         return "failed", ctx
     ident = plan["db_instance_identifier"]
     aws, step = _assume_role_and_find(run, plan)
@@ -517,11 +533,18 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
                           % (ident, _instance_status(step)))
         instance = _first_instance(step)
         endpoint, port = instance["Endpoint"]["Address"], instance["Endpoint"]["Port"]
-        step = run.step("publish_config", "aws.database_publish_config",
-                        consul_key=plan["consul_key"], uid=plan["uid"],
-                        config=_consul_config(instance, endpoint, port, ident, plan))
-        if not step.ok:
-            return failed("publishing the config to Consul failed: " + step.error)
+    step = run.poll("store_credentials", "aws.database_store_credentials",
+                    lambda s: s.failed_with("check-and-set"),
+                    count=CAS_RETRY_COUNT, delay=CAS_RETRY_DELAY,
+                    db_instance_identifier=ident, vault_path=plan["vault_path"], uid=plan["uid"],
+                    **aws)
+    if not step.ok:
+        return failed("storing the credentials in Vault failed: " + step.error)
+    step = run.step("publish_config", "aws.database_publish_config",
+                    consul_key=plan["consul_key"], uid=plan["uid"],
+                    config=_consul_config(instance, endpoint, port, ident, plan))
+    if not step.ok:
+        return failed("publishing the config to Consul failed: " + step.error)
     step = _status_step(run, "set_ready", resource, "Ready",
                         "RDS instance %s is available and matches generation %s"
                         % (ident, plan["generation"]),

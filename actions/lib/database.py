@@ -78,6 +78,36 @@ def _location(spec, section, key):
     return value if isinstance(value, str) and value else None
 
 
+#: (layout kind, spec section, spec key, status field) of the two locations.
+LOCATIONS = (("vault", "vault", "path", "vaultPath"), ("consul", "consul", "key", "consulKey"))
+
+
+def _locations(spec, status, namespace, name, layout, identity_ok):
+    """(vault_path, consul_key, errors). A location the status records (the pack wrote there
+    when the Database became Ready) stays: without spec.vault.path / spec.consul.key it is used
+    even if the layout changed since, and a spec naming another one is refused (moving the
+    credentials or config is not supported)."""
+    status = status if isinstance(status, dict) else {}
+    found, errors = [], []
+    for kind, section, key, field in LOCATIONS:
+        wanted = _location(spec, section, key)
+        recorded = status.get(field)
+        recorded = recorded if isinstance(recorded, str) and recorded else None
+        if recorded and wanted and wanted != recorded:
+            errors.append("spec.%s.%s: this Database's %s at %s; moving %s is not supported, "
+                          "expected %s (or leave spec.%s.%s out)"
+                          % (section, key, "credentials are" if kind == "vault" else "config is",
+                             quote(recorded), "them" if kind == "vault" else "it",
+                             quote(recorded), section, key))
+        if wanted:
+            found.append(wanted)
+        elif recorded:
+            found.append(recorded)
+        else:
+            found.append(layout.default(kind, namespace, name) if identity_ok else "")
+    return found[0], found[1], errors
+
+
 def plan(resource, current_instance=None, config=None):
     """The whole database_plan result for a trigger payload (see docs/provisioning-actions.md).
 
@@ -103,6 +133,10 @@ def plan(resource, current_instance=None, config=None):
     generation = resource.get("generation")
     if not (isinstance(generation, int) and not isinstance(generation, bool)):
         generation = None
+    vault_path, consul_key, moved = _locations(spec, resource.get("status"), namespace, name,
+                                               layout, identity_ok)
+    if not errors:
+        errors += moved
     identifier = db_instance_identifier(namespace, name)
     region = spec.get("region") if isinstance(spec.get("region"), str) else None
     region = region or config.get("region") or "us-east-1"
@@ -117,10 +151,8 @@ def plan(resource, current_instance=None, config=None):
         "create_params": {},
         "modify_params": {},
         "adoption": adoption(current_instance, uid),
-        "vault_path": (_location(spec, "vault", "path")
-                       or (layout.default("vault", namespace, name) if identity_ok else "")),
-        "consul_key": (_location(spec, "consul", "key")
-                       or (layout.default("consul", namespace, name) if identity_ok else "")),
+        "vault_path": vault_path,
+        "consul_key": consul_key,
         # An invalid policy keeps the instance's data: Snapshot is the safe reading.
         "deletion_policy": policy if policy in DELETION_POLICIES else "Snapshot",
         "final_snapshot_identifier": final_snapshot_identifier(identifier, uid),
