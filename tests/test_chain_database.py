@@ -750,3 +750,32 @@ def test_a_field_the_api_server_pruned_is_a_warning_on_status(databases, feed, c
         "spec.storagegb: in the applied configuration but not in the object: the API server "
         "dropped it (no such field in the Database schema), so it has no effect; did you mean "
         "spec.storageGB?"]
+
+
+def test_a_spec_change_completes_what_a_failed_create_left(databases, feed, config, rds,
+                                                           secretsmanager, vault_client,
+                                                           consul_client):
+    """The create failed before Vault had the credentials; the next spec change (one RDS need
+    not apply) must not end Ready without them."""
+    sensor = feed()
+    databases.apply("half-db")
+    (trigger, payload), _ = sensor.wait(added("half-db"))
+    path = databases.spec("half-db")["vault"]["path"]
+
+    def intruder(task, ref, params, call):
+        if task == "wait_available":
+            vault_client.secrets.kv.v2.create_or_update_secret(
+                path=path, secret={"password": "not-ours"}, mount_point="secret")
+        return call()
+
+    run = fire(trigger, payload, config, "database_create", call_hook=intruder)
+    assert_run_follows(run, "vault_refused")
+    vault_client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point="secret")
+
+    databases.patch_spec("half-db", tags={"team": "team-a", "tier": "gold"})
+    (trigger, payload), _ = sensor.wait(lambda t, p: p["generation"] == 2)
+    run = fire(trigger, payload, config, "database_update")
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "unchanged")
+    assert_ready(databases, "half-db", run, 2, vault_client, consul_client, rds,
+                 secretsmanager, config)
