@@ -133,20 +133,35 @@ def test_a_location_another_database_of_the_namespace_holds_is_refused_before_an
         "invalid spec: spec.vault.path: Vault secret secret/%s/first belongs to Database uid "
         "%s; choose another path (fix the spec and apply it again)" % (kube_namespace, uid))
 
-    # A spec change that moves the first's Consul key onto the second's: the update refuses it.
-    second_ok = create_database(kube_api_client, kube_namespace, "third",
-                                spec={"engine": "postgres"})
-    assert run_workflow("database_create", to_payload("ADDED", second_ok, DB), config,
+    # The second's fix moves onto the Consul key of a third: the update refuses it too.
+    third = create_database(kube_api_client, kube_namespace, "third",
+                            spec={"engine": "postgres"})
+    assert run_workflow("database_create", to_payload("ADDED", third, DB), config,
                         poll_delay=0)["status"] == "succeeded"
-    previous = to_payload("ADDED", get_database(kube_api_client, kube_namespace, "first"), DB)
+    previous = to_payload("ADDED", get_database(kube_api_client, kube_namespace, "second"), DB)
     moved = client.CustomObjectsApi(kube_api_client).patch_namespaced_custom_object(
-        DB["group"], DB["version"], kube_namespace, DB["plural"], "first",
-        {"spec": {"consul": {"key": "%s/third/config" % kube_namespace}}})
+        DB["group"], DB["version"], kube_namespace, DB["plural"], "second",
+        {"spec": {"vault": None, "consul": {"key": "%s/third/config" % kube_namespace}}})
     run = run_workflow("database_update", to_payload("MODIFIED", moved, DB, previous), config,
                        poll_delay=0)
     assert run["status"] == "failed"
     assert_run_follows(run, "location_taken")
     assert changing_calls(run) == []
-    assert get_database(kube_api_client, kube_namespace, "first")["status"]["message"].startswith(
+    assert get_database(kube_api_client, kube_namespace, "second")["status"]["message"] == (
         "invalid spec: spec.consul.key: Consul key %s/third/config belongs to Database uid %s; "
-        "choose another key" % (kube_namespace, second_ok["metadata"]["uid"]))
+        "choose another key (fix the spec and apply it again)"
+        % (kube_namespace, third["metadata"]["uid"]))
+
+    # A Ready Database's locations stay where its status records them.
+    previous = to_payload("ADDED", get_database(kube_api_client, kube_namespace, "first"), DB)
+    moved = client.CustomObjectsApi(kube_api_client).patch_namespaced_custom_object(
+        DB["group"], DB["version"], kube_namespace, DB["plural"], "first",
+        {"spec": {"consul": {"key": "%s/elsewhere" % kube_namespace}}})
+    run = run_workflow("database_update", to_payload("MODIFIED", moved, DB, previous), config,
+                       poll_delay=0)
+    assert_run_follows(run, "invalid")
+    assert changing_calls(run) == []
+    assert get_database(kube_api_client, kube_namespace, "first")["status"]["message"] == (
+        "invalid spec: spec.consul.key: this Database's config is at '%s/first/config'; moving "
+        "it is not supported, expected '%s/first/config' (or leave spec.consul.key out) (fix the "
+        "spec and apply it again)" % (kube_namespace, kube_namespace))
