@@ -2,7 +2,7 @@
 
 from lib.action import BaseAction
 from lib.consul_kv import KV as ConsulKV, ConsulError, owner_of
-from lib.database import check_kv_path, check_text
+from lib.database_spec import check_kv_path, check_text
 from lib.vault import KV as VaultKV
 
 __all__ = ["DatabaseCleanup"]
@@ -24,8 +24,8 @@ class DatabaseCleanup(BaseAction):
         result = {}
         if meta is None:
             result["vault"] = "absent"
-        elif meta[0] != uid:
-            result["vault"] = _kept(meta[0])
+        elif meta.owner != uid:
+            result["vault"] = _kept(meta.owner)
         else:
             vault.delete(vault_path)
             result["vault"] = "deleted"

@@ -1,7 +1,7 @@
 """aws.database_finalizer: add or remove a finalizer on a Database (idempotent)."""
 
 from lib.action import BaseAction
-from lib.database import FINALIZER, GROUP, PLURAL, VERSION, DatabaseObjects, KubeError
+from lib.database_objects import FINALIZER, GROUP, PLURAL, VERSION, DatabaseObjects, KubeError
 from lib.kube import api_client_from_config
 
 __all__ = ["DatabaseFinalizer"]

@@ -1,7 +1,9 @@
 """aws.database_plan: validate a Database trigger payload and translate it into RDS parameters."""
 
 from lib.action import BaseAction
-from lib.database import DEFAULT_INSTANCE_CLASSES, plan
+from lib.database import plan
+from lib.kv_layout import Layout
+from lib.rds_params import DEFAULT_INSTANCE_CLASSES
 
 __all__ = ["DatabasePlan"]
 
@@ -15,9 +17,15 @@ class DatabasePlan(BaseAction):
             "db_subnet_group_name": self.config_value("db_subnet_group_name", kind=str),
             "vpc_security_group_ids": self.config_value("vpc_security_group_ids", default=[],
                                                         kind=list),
+            # A wrong layout is the operator's to fix: the action fails naming the config key.
+            "layout": Layout(self.config_value("vault_path_prefix", kind=str),
+                             self.config_value("consul_key_prefix", kind=str)),
         }
         result = plan(resource, current_instance or None, config)
         if not result["valid"]:
             self.logger.info("Database %s/%s is invalid: %s", result["namespace"],
                              result["name"], result["message"])
+        for warning in result["warnings"]:
+            self.logger.warning("Database %s/%s: %s", result["namespace"], result["name"],
+                                warning)
         return result

@@ -4,7 +4,7 @@ import json
 
 from lib.action import BaseAction
 from lib.consul_kv import KV, ConsulError, owner_of
-from lib.database import check_kv_path, check_text
+from lib.database_spec import check_kv_path, check_text
 
 __all__ = ["DatabasePublishConfig"]
 

@@ -3,7 +3,8 @@
 import datetime
 
 from lib.action import BaseAction
-from lib.database import GROUP, PLURAL, VERSION, DatabaseObjects, KubeError, ready_condition
+from lib.database_objects import (GROUP, PLURAL, STATUS_LIMITS, VERSION, DatabaseObjects,
+                                  KubeError, bounded, ready_condition)
 from lib.kube import api_client_from_config
 
 __all__ = ["DatabaseSetStatus"]
@@ -17,12 +18,21 @@ def utc_now():
 
 class DatabaseSetStatus(BaseAction):
     def run(self, namespace, name, phase, message="", observed_generation=None, fields=None,
-            group=GROUP, version=VERSION, plural=PLURAL):
+            group=GROUP, version=VERSION, plural=PLURAL, warnings=None):
         fields = fields or {}
         unknown = sorted(set(fields) - set(STATUS_FIELDS))
         if unknown:
             raise ValueError("fields: unknown status fields %s; expected some of %s"
                              % (", ".join(unknown), ", ".join(STATUS_FIELDS)))
+        # Within the CRD's limits: a status too large for the API server (or etcd) would be
+        # refused, and the resource would be left without any.
+        message = bounded(message or "", STATUS_LIMITS["message"])
+        if warnings is not None:
+            shown = [bounded(w, STATUS_LIMITS["warning"]) for w in warnings]
+            if len(shown) > STATUS_LIMITS["warnings"]:
+                shown = shown[:STATUS_LIMITS["warnings"] - 1] + [
+                    "%d more warnings" % (len(shown) - STATUS_LIMITS["warnings"] + 1)]
+            warnings = shown
         objects = DatabaseObjects(api_client_from_config(self.config), group, version, plural)
         for _ in range(objects.ATTEMPTS):
             obj = objects.get(namespace, name)
@@ -33,6 +43,8 @@ class DatabaseSetStatus(BaseAction):
             status.update(phase=phase, message=message)
             if observed_generation is not None:
                 status["observedGeneration"] = observed_generation
+            if warnings is not None:
+                status["warnings"] = warnings
             status["conditions"] = ready_condition(current.get("conditions"), phase, message,
                                                    observed_generation, utc_now())
             # resourceVersion makes the patch fail with 409 if the object changed since the

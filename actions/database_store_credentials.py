@@ -1,16 +1,36 @@
 """aws.database_store_credentials: copy an RDS instance's master credentials into Vault.
 
 The password is read from the Secrets Manager secret RDS manages (``MasterUserSecret``). An
-instance without one (created outside the pack, then adopted) gets a new random password set
-with ``modify_db_instance`` here, in this one action. The password is never returned or logged.
+instance without one (created outside the pack, then adopted) gets a new random password here,
+and several runs of this action may be at it at once (several action runners, the same trigger
+delivered twice). Only one of them changes the password, and Vault ends holding the instance's
+password -- claim first, then change, then write:
+
+1. claim: write a version holding the new password as ``pending_password`` (the ``password``
+   key keeps the previous one, if any) with check-and-set on the version read. Of the runs
+   that read the same version only one can write it; the others re-read, find the claim and
+   wait for it (``WAIT_SECONDS``, then fail with a check-and-set message the workflow
+   retries).
+2. change: ``modify_db_instance(MasterUserPassword=...)``, by the claimer only. If it fails,
+   the claim is withdrawn (the previous data written back, or the claim deleted).
+3. write: a version with the new password as ``password`` and no ``pending_password``, with
+   check-and-set on the claim.
+
+A claim older than ``CLAIM_LEASE_SECONDS`` was left by a run that died (StackStorm kills an
+action after its timeout, 600 s, well within the lease): the next run claims on top of it with
+a password of its own. Vault data and check-and-set are the only state, so no run can undo
+another's step. The password is never returned or logged.
 """
 
+import datetime
 import json
 import secrets
 import string
+import time
 
 from lib.action import BaseAction
-from lib.database import TAG_UID, check_kv_path, check_text, tag_map
+from lib.database_spec import check_kv_path, check_text
+from lib.rds_params import TAG_UID, tag_map
 from lib.vault import KV, VaultError
 
 __all__ = ["DatabaseStoreCredentials", "generate_password"]
@@ -19,6 +39,8 @@ __all__ = ["DatabaseStoreCredentials", "generate_password"]
 # MySQL/MariaDB maximum. Letters and digits only keep it safe in URLs and shells.
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 40
+#: Key of a claimed version's data holding the password being set.
+PENDING = "pending_password"
 
 
 class CredentialsError(RuntimeError):
@@ -29,10 +51,22 @@ def generate_password(length=PASSWORD_LENGTH):
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
+def _utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 class DatabaseStoreCredentials(BaseAction):
+    #: A claimed, unrecorded version younger than this belongs to a run still at work.
+    CLAIM_LEASE_SECONDS = 900
+    #: How long a run waits for another run's claim before failing (the workflow retries).
+    WAIT_SECONDS = 60
+    POLL_SECONDS = 0.5
+    #: Check-and-set rounds lost to concurrent writers before giving up.
+    ATTEMPTS = 10
+
     def __init__(self, config=None, action_service=None):
         super().__init__(config=config, action_service=action_service)
-        self._clients, self._aws_args = {}, {}
+        self._clients, self._aws_args, self._identifier = {}, {}, None
 
     def run(self, db_instance_identifier, vault_path, uid, credentials=None, region=None,
             endpoint_url=None):
@@ -40,15 +74,9 @@ class DatabaseStoreCredentials(BaseAction):
         check_kv_path("vault_path", vault_path)
         check_text("uid", uid, "the Database's metadata.uid")
         vault = KV(self.config)
-        where = vault.where(vault_path)
         # Ownership first: nothing is touched in AWS or Vault for a path someone else owns,
         # and an unreachable Vault fails here, before anything is written.
-        meta = vault.metadata(vault_path)
-        if meta is not None and meta[0] != uid:
-            raise VaultError("Vault secret %s belongs to %s, not Database uid %s; it was not "
-                             "overwritten (choose another spec.vault.path)"
-                             % (where, "Database uid %s" % meta[0] if meta[0]
-                                else "no Database (no st2-aws-uid custom_metadata)", uid))
+        state = self._owned_state(vault, vault_path, uid)
         self._clients = {}
         self._aws_args = {"region": region, "credentials": credentials,
                           "endpoint_url": endpoint_url}
@@ -58,31 +86,163 @@ class DatabaseStoreCredentials(BaseAction):
             raise CredentialsError("RDS instance %s has no endpoint yet (status %s); store the "
                                    "credentials once it is available"
                                    % (db_instance_identifier, instance.get("DBInstanceStatus")))
-        if meta is None:
+        if state is None:
             # Claim the path before the password can change: a Vault that refuses writes (a
             # wrong mount, a read-only token) fails here, not after a new password is set.
             vault.claim(vault_path, uid)
-        current = vault.read(vault_path) if meta is not None and meta[1] else None
-        password = self._password(instance, current)
         data = {
             "username": instance.get("MasterUsername"),
-            "password": password,
+            "password": None,
             "engine": instance.get("Engine"),
             "host": endpoint["Address"],
             "port": endpoint.get("Port"),
             "dbname": instance.get("DBName") or "",
         }
-        result = {"vault_path": vault_path, "vault_mount": vault.mount}
-        if current == data:
-            self.logger.info("Vault secret %s is up to date (version %d)", where, meta[1])
-            result["version"] = meta[1]
-            return result
-        result["version"] = vault.write(vault_path, data, cas=meta[1] if meta else 0)
-        vault.claim(vault_path, uid)  # a concurrent claimer lost the check-and-set above
-        self.logger.info("wrote credentials of RDS instance %s to Vault secret %s (version %d)",
-                         db_instance_identifier, where, result["version"])
-        return result
+        if (instance.get("MasterUserSecret") or {}).get("SecretArn"):
+            data["password"] = self._managed_password(instance)
+            version = self._store(vault, vault_path, uid, data)
+        else:
+            version = self._store_generated(vault, vault_path, uid, data)
+        return {"vault_path": vault_path, "vault_mount": vault.mount, "version": version}
 
+    # -- Vault -----------------------------------------------------------------------------
+    @staticmethod
+    def _owned_state(vault, path, uid):
+        state = vault.metadata(path)
+        if state is not None and state.owner != uid:
+            raise VaultError("Vault secret %s belongs to %s, not Database uid %s; it was not "
+                             "overwritten (choose another spec.vault.path)"
+                             % (vault.where(path), "Database uid %s" % state.owner
+                                if state.owner else "no Database (no st2-aws-uid "
+                                "custom_metadata)", uid))
+        return state
+
+    def _store(self, vault, path, uid, data):
+        """Write ``data`` (an RDS-managed password: every run reads the same) with
+        check-and-set; a lost round re-reads, and finds the winner's identical data."""
+        for _ in range(self.ATTEMPTS):
+            state = self._owned_state(vault, path, uid)
+            current = vault.read(path) if state and state.version else None
+            self._check_host(vault, path, current, data)
+            if current == data:
+                self.logger.info("Vault secret %s is up to date (version %d)",
+                                 vault.where(path), state.version)
+                return state.version
+            try:
+                version = vault.write(path, data, cas=state.version if state else 0)
+            except VaultError as exc:
+                if "check-and-set" not in str(exc):
+                    raise
+                continue
+            vault.claim(path, uid)  # a concurrent first claimer of the path lost the race
+            self.logger.info("wrote the credentials of RDS instance %s to Vault secret %s "
+                             "(version %d)", data["host"], vault.where(path), version)
+            return version
+        raise VaultError("Vault secret %s changed during %d check-and-set rounds; nothing was "
+                         "overwritten, retry" % (vault.where(path), self.ATTEMPTS))
+
+    def _store_generated(self, vault, path, uid, data):
+        """The claim / change / write protocol of the module docstring."""
+        identifier = self._identifier
+        deadline = time.monotonic() + self.WAIT_SECONDS
+        lost = 0
+        while lost < self.ATTEMPTS:
+            state = self._owned_state(vault, path, uid)
+            current = vault.read(path) if state and state.version and not state.deleted \
+                else None
+            self._check_host(vault, path, current, data)
+            if current and current.get(PENDING):
+                if self._young(state):
+                    if time.monotonic() >= deadline:
+                        raise VaultError(
+                            "Vault secret %s: another run is setting the master password of RDS "
+                            "instance %s (version %d claimed at %s, check-and-set claim still "
+                            "pending after %d s); nothing was changed, retry"
+                            % (vault.where(path), identifier, state.version,
+                               state.created.isoformat() if state.created else "?",
+                               self.WAIT_SECONDS))
+                    time.sleep(self.POLL_SECONDS)
+                    continue
+                self.logger.warning("Vault secret %s: the claim of version %d was abandoned; "
+                                    "setting a new password", vault.where(path), state.version)
+            elif current and current.get("password") and current.get("host") == data["host"]:
+                # The instance's password is in Vault: refresh the other fields if they moved.
+                wanted = dict(data, password=current["password"])
+                if current == wanted:
+                    self.logger.info("Vault secret %s is up to date (version %d)",
+                                     vault.where(path), state.version)
+                    return state.version
+                try:
+                    return vault.write(path, wanted, cas=state.version)
+                except VaultError as exc:
+                    if "check-and-set" not in str(exc):
+                        raise
+                    lost += 1
+                    continue
+            version = self._claim_change_write(vault, path, uid, data, state, current)
+            if version is None:
+                lost += 1  # another run claimed first: wait for it
+                continue
+            return version
+        raise VaultError("Vault secret %s changed during %d check-and-set rounds; nothing was "
+                         "overwritten, retry" % (vault.where(path), self.ATTEMPTS))
+
+    def _claim_change_write(self, vault, path, uid, data, state, current):
+        """Claim with a new password, set it on the instance, write it; None when another run
+        claimed first."""
+        identifier = self._identifier
+        base = state.version if state else 0
+        previous = {k: v for k, v in (current or {}).items() if k != PENDING}
+        keep = previous.get("password") if previous.get("host") == data["host"] else None
+        password = generate_password()
+        claim = dict(data, password=keep or "", **{PENDING: password})
+        try:
+            claimed = vault.write(path, claim, cas=base)
+        except VaultError as exc:
+            if "check-and-set" not in str(exc):
+                raise
+            return None
+        try:
+            self._aws("rds", "modify_db_instance", DBInstanceIdentifier=identifier,
+                      MasterUserPassword=password, ApplyImmediately=True)
+        except Exception:
+            self._withdraw(vault, path, claimed, previous)
+            raise
+        version = vault.write(path, dict(data, password=password), cas=claimed)
+        vault.claim(path, uid)  # a concurrent first claimer of the path lost the race above
+        self.logger.info("RDS instance %s has no managed master secret: set a new master "
+                         "password and wrote it to Vault secret %s (version %d)",
+                         identifier, vault.where(path), version)
+        return version
+
+    def _withdraw(self, vault, path, claimed, previous):
+        """Undo a claim whose password never reached the instance: the previous data back, or
+        the claim deleted when there was none."""
+        try:
+            if previous.get("password"):
+                vault.write(path, previous, cas=claimed)
+            else:
+                vault.retract(path, claimed)
+        except VaultError as exc:
+            self.logger.warning("could not withdraw the claim of Vault secret %s version %d: %s",
+                                vault.where(path), claimed, exc)
+
+    def _young(self, state):
+        """The current version was written less than CLAIM_LEASE_SECONDS ago."""
+        if state.created is None:
+            return True
+        return (_utc_now() - state.created).total_seconds() < self.CLAIM_LEASE_SECONDS
+
+    def _check_host(self, vault, path, current, data):
+        """Refuse a secret that holds another instance's credentials: its host is not an
+        endpoint of this instance's identifier (another Database raced for the path)."""
+        host = (current or {}).get("host")
+        if host and host != data["host"] and not str(host).startswith(self._identifier + "."):
+            raise VaultError("Vault secret %s holds the credentials of another RDS instance "
+                             "(%s), not of %s; it was not overwritten (choose another "
+                             "spec.vault.path)" % (vault.where(path), host, self._identifier))
+
+    # -- AWS -------------------------------------------------------------------------------
     def _aws(self, service, method, **params):
         """``<service>.<method>(**params)`` with the run's credentials; AWS errors raise
         AwsCallError naming the operation (lib.aws)."""
@@ -101,26 +261,15 @@ class DatabaseStoreCredentials(BaseAction):
                                    "credentials were not copied"
                                    % (identifier, "Database uid %s" % owner if owner
                                       else "no Database (no %s tag)" % TAG_UID, uid))
+        self._identifier = instance["DBInstanceIdentifier"]
         return instance
 
-    def _password(self, instance, current):
-        secret = instance.get("MasterUserSecret") or {}
-        identifier = instance["DBInstanceIdentifier"]
-        if secret.get("SecretArn"):
-            response = self._aws("secretsmanager", "get_secret_value",
-                                 SecretId=secret["SecretArn"])
-            try:
-                return json.loads(response["SecretString"])["password"]
-            except (KeyError, TypeError, ValueError):
-                raise CredentialsError("the master user secret of RDS instance %s (%s) holds no "
-                                       "JSON password" % (identifier, secret["SecretArn"])
-                                       ) from None
-        if current and current.get("password") and current.get("host") == (
-                instance.get("Endpoint") or {}).get("Address"):
-            return current["password"]  # set by an earlier run of this action
-        password = generate_password()
-        self._aws("rds", "modify_db_instance", DBInstanceIdentifier=identifier,
-                  MasterUserPassword=password, ApplyImmediately=True)
-        self.logger.info("RDS instance %s has no managed master secret: set a new master "
-                         "password", identifier)
-        return password
+    def _managed_password(self, instance):
+        secret = instance["MasterUserSecret"]
+        response = self._aws("secretsmanager", "get_secret_value", SecretId=secret["SecretArn"])
+        try:
+            return json.loads(response["SecretString"])["password"]
+        except (KeyError, TypeError, ValueError):
+            raise CredentialsError("the master user secret of RDS instance %s (%s) holds no "
+                                   "JSON password" % (instance["DBInstanceIdentifier"],
+                                                      secret["SecretArn"])) from None

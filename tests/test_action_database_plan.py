@@ -1,6 +1,9 @@
 """aws.database_plan as st2 runs it: parameters via the metadata, result via output_schema."""
 
+import pytest
+
 from database_plan import DatabasePlan
+from lib.action import ConfigError
 from st2tests.base import BaseActionTestCase
 from tests.fixtures.database.support import payload
 from tests.st2_params import action_params, load_action, validate_output
@@ -39,3 +42,27 @@ class DatabasePlanTest(BaseActionTestCase):
         assert result["valid"] is False
         assert result["errors"] == ["spec.instanceSize: expected one of small, medium, large, "
                                     "xlarge, huge, got 'giant'"]
+
+    def test_a_non_object_vault_or_consul_is_a_result_naming_the_field(self):
+        for section in ("vault", "consul"):
+            spec = dict(payload()["spec"], **{section: "team-a/orders-db"})
+            result = self.run_action({}, resource=payload(spec=spec))
+            assert result["valid"] is False
+            assert result["errors"] == ["spec.%s: expected an object with %s, got "
+                                        "'team-a/orders-db'"
+                                        % (section, "path" if section == "vault" else "key")]
+
+    def test_the_pack_config_sets_the_namespace_layout(self):
+        config = {"vault_path_prefix": "databases/{namespace}/",
+                  "consul_key_prefix": "databases/{namespace}/"}
+        result = self.run_action(config, resource=payload(spec={"engine": "postgres"}))
+        assert (result["vault_path"], result["consul_key"]) == (
+            "databases/team-a/orders-db", "databases/team-a/orders-db/config")
+        refused = self.run_action(config, resource=payload())  # team-a/... is outside
+        assert refused["valid"] is False
+        assert refused["errors"][0].startswith("spec.vault.path: 'team-a/orders-db' is outside")
+
+    def test_a_layout_that_lets_namespaces_overlap_fails_naming_the_config_key(self):
+        with pytest.raises(ConfigError) as exc:
+            self.run_action({"consul_key_prefix": "shared/"}, resource=payload())
+        assert str(exc.value).startswith('pack config key "consul_key_prefix": expected')

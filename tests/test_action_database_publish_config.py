@@ -92,8 +92,8 @@ class PublishConfigTest(BaseActionTestCase):
             with pytest.raises(ValueError) as exc:
                 self.run_action(consul_key=key, uid=self.uid, config=CONFIG)
             assert str(exc.value) == (
-                "consul_key: expected a relative path of letters, digits, '_', '.', '-' "
-                "separated by '/', got '%s'" % key)
+                "consul_key: expected a relative path of at most 256 letters, digits, '_', '.', "
+                "'-' separated by '/', got '%s'" % key)
 
     def test_consul_down_names_the_address(self):
         port = closed_port()
@@ -161,8 +161,8 @@ class CleanupTest(BaseActionTestCase):
             with pytest.raises(ValueError) as exc:
                 self.run_action(**live)
             assert str(exc.value) == (
-                "%s: expected a relative path of letters, digits, '_', '.', '-' separated by "
-                "'/', got '%s'" % (field, value))
+                "%s: expected a relative path of at most 256 letters, digits, '_', '.', '-' "
+                "separated by '/', got '%s'" % (field, value))
         assert self.exists() == (True, True)
 
     def test_consul_down_deletes_nothing(self):

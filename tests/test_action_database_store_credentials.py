@@ -3,6 +3,8 @@
 import json
 import logging
 import re
+import threading
+import time
 
 import boto3
 import hvac.exceptions
@@ -132,11 +134,10 @@ class StoreCredentialsTest(BaseActionTestCase):
         instance = self.create_instance(self.uid, managed=False)
         good = dict(db_instance_identifier=instance["DBInstanceIdentifier"],
                     vault_path=self.path, uid=self.uid)
+        rule = "a relative path of at most 256 letters, digits, '_', '.', '-' separated by '/'"
         for field, value, expected in (
-                ("vault_path", self.path + "/../db", "a relative path of letters, digits, '_', "
-                 "'.', '-' separated by '/'"),
-                ("vault_path", "/" + self.path, "a relative path of letters, digits, '_', '.', "
-                 "'-' separated by '/'"),
+                ("vault_path", self.path + "/../db", rule),
+                ("vault_path", "/" + self.path, rule),
                 ("db_instance_identifier", "", "an RDS instance identifier"),
                 ("uid", "", "the Database's metadata.uid")):
             with pytest.raises(ValueError) as exc:
@@ -156,13 +157,14 @@ class StoreCredentialsTest(BaseActionTestCase):
         instance = self.create_instance(self.uid, managed=False)
         result = self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
                                  vault_path=self.path, uid=self.uid)
-        assert result["version"] == 1
-        password = self.vault_secret()["data"]["password"]
-        assert re.match(r"^[A-Za-z0-9]{40}$", password)
+        assert result["version"] == 2  # the claim (1), then the password once RDS took it (2)
+        data = self.vault_secret()["data"]
+        password = data["password"]
+        assert re.match(r"^[A-Za-z0-9]{40}$", password) and "pending_password" not in data
         self.assert_not_leaked(password, result)
         # A retry reuses the stored password instead of rotating it again.
         assert self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
-                               vault_path=self.path, uid=self.uid)["version"] == 1
+                               vault_path=self.path, uid=self.uid)["version"] == 2
         assert self.vault_secret()["data"]["password"] == password
 
     def test_vault_down_fails_naming_the_address_before_touching_anything(self):
@@ -188,6 +190,123 @@ class StoreCredentialsTest(BaseActionTestCase):
             "Vault at %s failed while writing metadata of st2test-no-such-mount/%s: "
             % (self.config["vault_url"], self.path))
         # The generated password would be lost with the write: AWS's was left as it was.
+        assert "modify_db_instance" not in self.caplog.text
+
+    def claim_as_another_run(self, instance, password="claimed-by-another-run"):
+        """What a concurrent run leaves between its claim and its password change: a version
+        with the password being set as pending_password, written with check-and-set."""
+        self.vault.secrets.kv.v2.update_metadata(path=self.path, mount_point="secret",
+                                                 custom_metadata={"st2-aws-uid": self.uid})
+        self.vault.secrets.kv.v2.create_or_update_secret(
+            path=self.path, mount_point="secret", cas=0, secret={
+                "username": "dbadmin", "password": "", "pending_password": password,
+                "engine": "postgres", "host": instance["Endpoint"]["Address"],
+                "port": instance["Endpoint"]["Port"], "dbname": "orders"})
+
+    def test_a_claim_in_flight_is_waited_for_and_the_password_left_alone(self):
+        instance = self.create_instance(self.uid, managed=False)
+        self.claim_as_another_run(instance)
+        action_cls = type("Impatient", (DatabaseStoreCredentials,),
+                          {"WAIT_SECONDS": 1, "POLL_SECONDS": 0.2})
+        self.caplog.clear()
+        with pytest.raises(RuntimeError) as exc:
+            action_cls(config=self.config).run(
+                db_instance_identifier=instance["DBInstanceIdentifier"], vault_path=self.path,
+                uid=self.uid, credentials=self.credentials)
+        message = str(exc.value)
+        assert message.startswith("Vault secret secret/%s: another run is setting the master "
+                                  "password of RDS instance %s (version 1 claimed at "
+                                  % (self.path, instance["DBInstanceIdentifier"]))
+        assert "check-and-set claim still pending after 1 s); nothing was changed, retry" \
+            in message  # the workflow's retry matches "check-and-set"
+        assert "modify_db_instance" not in self.caplog.text
+        secret = self.vault_secret()
+        assert (secret["metadata"]["version"], secret["data"]["pending_password"]) == (
+            1, "claimed-by-another-run")
+
+    def test_a_waiting_run_returns_once_the_claimer_has_written(self):
+        instance = self.create_instance(self.uid, managed=False)
+        self.claim_as_another_run(instance)
+        done = dict(self.vault_secret()["data"], password="claimed-by-another-run")
+        del done["pending_password"]
+
+        def finish_the_claim():
+            time.sleep(1)
+            self.vault.secrets.kv.v2.create_or_update_secret(
+                path=self.path, mount_point="secret", cas=1, secret=done)
+
+        finisher = threading.Thread(target=finish_the_claim)
+        finisher.start()
+        result = self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
+                                 vault_path=self.path, uid=self.uid)
+        finisher.join()
+        assert result["version"] == 2
+        assert "modify_db_instance" not in self.caplog.text
+        assert self.vault_secret()["data"] == done
+
+    def test_an_abandoned_claim_is_taken_over(self):
+        instance = self.create_instance(self.uid, managed=False)
+        self.claim_as_another_run(instance)
+        action_cls = type("Late", (DatabaseStoreCredentials,), {"CLAIM_LEASE_SECONDS": 0})
+        result = action_cls(config=self.config).run(
+            db_instance_identifier=instance["DBInstanceIdentifier"], vault_path=self.path,
+            uid=self.uid, credentials=self.credentials)
+        assert result["version"] == 3  # its own claim (2), then the password (3)
+        data = self.vault_secret()["data"]
+        assert "pending_password" not in data
+        assert re.match(r"^[A-Za-z0-9]{40}$", data["password"])
+        assert "modify_db_instance" in self.caplog.text
+
+    def test_a_failed_password_change_withdraws_the_claim(self):
+        instance = self.create_instance(self.uid, managed=False)
+
+        class Refused(DatabaseStoreCredentials):
+            def _aws(self, service, method, **params):
+                if method == "modify_db_instance":
+                    raise RuntimeError("rds.modify_db_instance failed: InvalidDBInstanceState")
+                return super()._aws(service, method, **params)
+
+        with pytest.raises(RuntimeError):
+            Refused(config=self.config).run(
+                db_instance_identifier=instance["DBInstanceIdentifier"], vault_path=self.path,
+                uid=self.uid, credentials=self.credentials)
+        meta = self.vault.secrets.kv.v2.read_secret_metadata(path=self.path,
+                                                             mount_point="secret")["data"]
+        assert meta["versions"]["1"]["deletion_time"]  # nobody takes it for the password
+        # The next run claims on top of the withdrawn claim at once (no waiting).
+        result = self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
+                                 vault_path=self.path, uid=self.uid)
+        assert result["version"] == 3
+        first = self.vault_secret()["data"]["password"]
+
+        # An abandoned claim over that password (version 4), taken over by a run whose change
+        # is refused: the data before its claim (5) is written back (6).
+        self.vault.secrets.kv.v2.create_or_update_secret(
+            path=self.path, mount_point="secret", cas=3,
+            secret=dict(self.vault_secret()["data"], pending_password="lost-with-its-run"))
+        Refused.CLAIM_LEASE_SECONDS = 0
+        with pytest.raises(RuntimeError):
+            Refused(config=self.config).run(
+                db_instance_identifier=instance["DBInstanceIdentifier"], vault_path=self.path,
+                uid=self.uid, credentials=self.credentials)
+        secret = self.vault_secret()
+        assert secret["metadata"]["version"] == 6
+        assert secret["data"]["password"] == first and "pending_password" not in secret["data"]
+
+    def test_a_path_holding_another_instances_credentials_is_not_overwritten(self):
+        instance = self.create_instance(self.uid, managed=False)
+        self.vault.secrets.kv.v2.update_metadata(path=self.path, mount_point="secret",
+                                                 custom_metadata={"st2-aws-uid": self.uid})
+        self.vault.secrets.kv.v2.create_or_update_secret(
+            path=self.path, mount_point="secret", secret={
+                "username": "x", "password": "theirs", "host": "other-db.abc.rds.example"})
+        with pytest.raises(RuntimeError) as exc:
+            self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
+                            vault_path=self.path, uid=self.uid)
+        assert str(exc.value) == (
+            "Vault secret secret/%s holds the credentials of another RDS instance "
+            "(other-db.abc.rds.example), not of %s; it was not overwritten (choose another "
+            "spec.vault.path)" % (self.path, instance["DBInstanceIdentifier"]))
         assert "modify_db_instance" not in self.caplog.text
 
     def test_credentials_parameter_is_secret(self):

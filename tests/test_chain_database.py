@@ -39,10 +39,13 @@ def crd(kube_api_client):
 
 
 @pytest.fixture
-def config(stack):
-    """The pack config pointing at the local servers."""
+def config(stack, vault_path, consul_prefix):
+    """The pack config pointing at the local servers; each namespace's Vault paths and Consul
+    keys under this test's prefixes (cleaned up after the test)."""
     data = stack.require("kube", "vault", "consul", "aws")
     return {
+        "vault_path_prefix": vault_path + "/{namespace}/",
+        "consul_key_prefix": consul_prefix + "{namespace}/",
         "region": data["aws"]["region"],
         "endpoint_url": data["aws"]["endpoint_url"],
         "aws_access_key_id": data["aws"]["access_key_id"],
@@ -87,8 +90,8 @@ class Databases:
             "storageGB": 20,
             "databaseName": "orders",
             "deletionPolicy": "Snapshot",
-            "vault": {"path": "%s/%s" % (self.vault_prefix, name)},
-            "consul": {"key": "%s%s/config" % (self.consul_prefix, name)},
+            "vault": {"path": "%s/%s/%s" % (self.vault_prefix, self.namespace, name)},
+            "consul": {"key": "%s%s/%s/config" % (self.consul_prefix, self.namespace, name)},
             "tags": {"team": "team-a"},
         }
         spec.update(changes)
@@ -427,36 +430,86 @@ def test_invalid_spec_fails_without_an_aws_call_then_the_fix_provisions(
     assert len(instances_of(rds, ident)) == 1
 
 
-@pytest.mark.parametrize("down, scenario, says", [
-    ("vault", "vault_down", "storing the credentials in Vault failed (the instance is kept and "
-                            "is adopted on the next run): "),
-    ("consul", "consul_down", "publishing the config to Consul failed (the instance is kept "
-                              "and is adopted on the next run): "),
+@pytest.mark.parametrize("down, says", [
+    ("vault", "lib.vault.VaultError: Vault at %s (pack config vault_url) is unreachable while "
+              "reading metadata of secret/" % CLOSED_URL),
+    ("consul", "lib.consul_kv.ConsulError: Consul at http://127.0.0.1:9 (pack config "
+               "consul_host/consul_port) is unreachable while reading "),
 ])
-def test_vault_or_consul_down_fails_clearly_and_a_later_run_completes(
-        down, scenario, says, databases, feed, config, rds, secretsmanager, vault_client,
+def test_vault_or_consul_down_fails_before_anything_changes_and_a_later_run_completes(
+        down, says, databases, feed, config, rds, secretsmanager, vault_client,
         consul_client):
     sensor = feed()
     databases.apply("flaky-db")
     (trigger, payload), _ = sensor.wait(added("flaky-db"))
-    broken = dict(config)
+    broken = dict(config)  # Vault or Consul unreachable
     if down == "vault":
         broken["vault_url"] = CLOSED_URL
     else:
         broken["consul_port"] = 9
     run = fire(trigger, payload, broken, "database_create")
     assert run["status"] == "failed"
-    assert_run_follows(run, scenario)
+    assert_run_follows(run, "locations_unreadable")
+    assert changing_calls(run) == []
     status = databases.get("flaky-db")["status"]
     assert status["phase"] == "Failed"
-    assert status["message"].startswith(says)
+    assert status["message"].startswith("checking the Vault and Consul locations failed "
+                                        "(nothing was changed): " + says)
     assert status["message"] == run["output"]["error"]
     assert [c["status"] for c in status["conditions"] if c["type"] == "Ready"] == ["False"]
+    assert instances_of(rds, db_instance_identifier(databases.namespace, "flaky-db")) == []
+
+    again = fire(trigger, payload, config, "database_create")
+    assert again["status"] == "succeeded", again["output"]
+    assert_run_follows(again, "created")
+    assert_ready(databases, "flaky-db", again, 1, vault_client, consul_client, rds,
+                 secretsmanager, config)
+    assert len(instances_of(rds, again["output"]["db_instance_identifier"])) == 1
+
+
+@pytest.mark.parametrize("where, scenario, says", [
+    ("vault", "vault_refused", "storing the credentials in Vault failed (the instance is kept "
+                               "and is adopted on the next run): "),
+    ("consul", "consul_refused", "publishing the config to Consul failed (the instance is kept "
+                                 "and is adopted on the next run): "),
+])
+def test_a_location_taken_after_the_check_fails_clearly_and_a_later_run_completes(
+        where, scenario, says, databases, feed, config, rds, secretsmanager, vault_client,
+        consul_client):
+    """Someone writes the Vault secret or Consul key between check_locations and the write
+    (outside the pack): the write refuses to overwrite it, the instance is kept."""
+    sensor = feed()
+    databases.apply("raced-db")
+    (trigger, payload), _ = sensor.wait(added("raced-db"))
+    spec = databases.spec("raced-db")
+
+    def intruder(task, ref, params, call):
+        if task == "wait_available":
+            if where == "vault":
+                vault_client.secrets.kv.v2.create_or_update_secret(
+                    path=spec["vault"]["path"], secret={"password": "not-ours"},
+                    mount_point="secret")
+            else:
+                consul_client.kv.put(spec["consul"]["key"], "hand-written")
+        return call()
+
+    run = fire(trigger, payload, config, "database_create", call_hook=intruder)
+    assert run["status"] == "failed"
+    assert_run_follows(run, scenario)
+    status = databases.get("raced-db")["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith(says)
+    assert "belongs to no Database" in status["message"]
+    if where == "vault":
+        vault_client.secrets.kv.v2.delete_metadata_and_all_versions(
+            path=spec["vault"]["path"], mount_point="secret")
+    else:
+        consul_client.kv.delete(spec["consul"]["key"])
 
     again = fire(trigger, payload, config, "database_create")
     assert again["status"] == "succeeded", again["output"]
     assert_run_follows(again, "adopted")
-    assert_ready(databases, "flaky-db", again, 1, vault_client, consul_client, rds,
+    assert_ready(databases, "raced-db", again, 1, vault_client, consul_client, rds,
                  secretsmanager, config)
     assert len(instances_of(rds, again["output"]["db_instance_identifier"])) == 1
 
@@ -613,3 +666,116 @@ def test_the_master_password_appears_nowhere(databases, feed, config, rds, secre
     }
     for where, text in haystack.items():
         assert password not in text, "the master password appears in the %s" % where
+
+
+def changing_calls(run):
+    """Tasks of a run that change something (Kubernetes finalizer, AWS, Vault, Consul)."""
+    return [s["task"] for s in all_steps(run)
+            if s["action"] in ("aws.database_finalizer", "aws.assume_role", "aws.boto3action",
+                               "aws.database_store_credentials",
+                               "aws.database_publish_config")]
+
+
+def test_an_oversized_spec_ends_failed_with_a_bounded_status(databases, feed, config, rds):
+    """A 5000-digit engineVersion and 2,500 long tags (what a CRD without bounds let through,
+    as an older CRD still would): the plan reports them, and the Failed status fits."""
+    sensor = feed()
+    databases.apply("huge-db")
+    (trigger, payload), _ = sensor.wait(added("huge-db"))
+    payload = dict(payload, spec=dict(payload["spec"], engineVersion="9" * 5000, tags={
+        "tag-%04d-%s" % (i, "k" * 100): "v" * 180 for i in range(2500)}))
+    run = fire(trigger, payload, config, "database_create")
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    assert changing_calls(run) == []
+    status = databases.get("huge-db")["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("invalid spec: spec.engineVersion: expected a postgres "
+                                        "version MAJOR or MAJOR.MINOR, e.g. 16 or 16.4, got '999")
+    assert "spec.tags: expected at most 47 tags (RDS allows 50, the pack sets 3), got 2500" \
+        in status["message"]
+    assert len(status["message"]) <= 1024
+    assert instances_of(rds, db_instance_identifier(databases.namespace, "huge-db")) == []
+
+
+def test_what_aws_would_refuse_fails_before_anything_is_changed(databases, feed, config, rds):
+    sensor = feed()
+    # Each passes the CRD's schema; none would pass RDS (or be what the team meant).
+    databases.apply("picky-db", region="xx-yyyy-9", databaseName="select",
+                    masterUsername="postgres",
+                    tags={"AWS:team": "a", "note": "a\x00b", "rds:x": "y", "ok": "rds:z"})
+    (trigger, payload), _ = sensor.wait(added("picky-db"))
+    run = fire(trigger, payload, config, "database_create")
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    assert changing_calls(run) == []
+    message = databases.get("picky-db")["status"]["message"]
+    for field in ("spec.databaseName: 'select' is a word postgres reserves",
+                  "spec.masterUsername: 'postgres' is reserved by postgres",
+                  "spec.region: expected an AWS region where RDS is offered",
+                  "spec.tags: key 'AWS:team': keys starting with st2-aws/, aws:, rds:",
+                  "spec.tags.note: expected Unicode letters, digits, spaces and _ . : / = + - @ "
+                  "only, got U+0000 (a control character)",
+                  "spec.tags: key 'rds:x': keys starting with",
+                  "spec.tags.ok: values starting with"):
+        assert field in message, (field, message)
+    assert databases.get("picky-db")["metadata"].get("finalizers") is None
+    assert instances_of(rds, db_instance_identifier(databases.namespace, "picky-db")) == []
+
+
+def test_a_field_the_api_server_pruned_is_a_warning_on_status(databases, feed, config, stack,
+                                                              tmp_path):
+    """kubectl apply --validate=false of a misspelled field: the API server drops it without
+    a word; the object keeps kubectl's last applied configuration, and the status says it."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    sensor = feed()
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(json.dumps({
+        "apiVersion": "%s/%s" % (GROUP, VERSION), "kind": "Database",
+        "metadata": {"name": "typo-db"},
+        "spec": {"engine": "postgres", "storagegb": 500, "databaseName": "orders"}}))
+    done = subprocess.run(["/usr/bin/kubectl", "--kubeconfig", stack["kube"]["kubeconfig"],
+                           "apply", "--validate=false", "-n", databases.namespace, "-f",
+                           str(manifest)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (trigger, payload), _ = sensor.wait(added("typo-db"))
+    assert payload["pruned_fields"] == ["spec.storagegb"]
+    assert "storagegb" not in payload["spec"]
+    run = fire(trigger, payload, config, "database_create")
+    assert run["status"] == "succeeded", run["output"]
+    status = databases.get("typo-db")["status"]
+    assert status["phase"] == "Ready"
+    assert status["warnings"] == [
+        "spec.storagegb: in the applied configuration but not in the object: the API server "
+        "dropped it (no such field in the Database schema), so it has no effect; did you mean "
+        "spec.storageGB?"]
+
+
+def test_a_spec_change_completes_what_a_failed_create_left(databases, feed, config, rds,
+                                                           secretsmanager, vault_client,
+                                                           consul_client):
+    """The create failed before Vault had the credentials; the next spec change (one RDS need
+    not apply) must not end Ready without them."""
+    sensor = feed()
+    databases.apply("half-db")
+    (trigger, payload), _ = sensor.wait(added("half-db"))
+    path = databases.spec("half-db")["vault"]["path"]
+
+    def intruder(task, ref, params, call):
+        if task == "wait_available":
+            vault_client.secrets.kv.v2.create_or_update_secret(
+                path=path, secret={"password": "not-ours"}, mount_point="secret")
+        return call()
+
+    run = fire(trigger, payload, config, "database_create", call_hook=intruder)
+    assert_run_follows(run, "vault_refused")
+    vault_client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point="secret")
+
+    databases.patch_spec("half-db", tags={"team": "team-a", "tier": "gold"})
+    (trigger, payload), _ = sensor.wait(lambda t, p: p["generation"] == 2)
+    run = fire(trigger, payload, config, "database_update")
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "unchanged")
+    assert_ready(databases, "half-db", run, 2, vault_client, consul_client, rds,
+                 secretsmanager, config)

@@ -59,6 +59,8 @@ class FakeServers:
                        "version": 1})
         if ref == "aws.database_publish_config":
             return ok({"consul_key": params["consul_key"], "modify_index": 7})
+        if ref == "aws.database_check_locations":
+            return ok({"vault": "absent", "consul": "absent", "problems": []})
         raise AssertionError("unexpected action %s" % ref)
 
 
@@ -77,7 +79,7 @@ def test_create_happy_path_records_masked_steps():
             "db_instance_identifier"],
         "adoption": "created", "endpoint": "x.example", "port": 5432,
         "vault_path": "team-a/orders-db", "consul_key": "team-a/orders-db/config", "error": None}
-    assume = run["steps"][3]
+    assume = run["steps"][4]
     assert assume["result"]["result"]["credentials"] == MASK
     for step in run["steps"]:
         if step["action"] in ("aws.boto3action", "aws.database_store_credentials"):
@@ -90,7 +92,7 @@ def test_create_happy_path_records_masked_steps():
     first = run["steps"][0]
     assert first["input"] == ["resource"]
     assert first["parameters"] == {"resource": payload()}
-    finalizer = run["steps"][1]
+    finalizer = run["steps"][2]
     assert finalizer["parameters"]["finalizer"] == "dbaas.stackstorm.com/rds-protection"
     ready = run["steps"][-1]
     assert ready["parameters"] == {
@@ -101,21 +103,55 @@ def test_create_happy_path_records_masked_steps():
         "fields": {"dbInstanceIdentifier": run["output"]["db_instance_identifier"],
                    "endpoint": "x.example", "port": 5432, "vaultPath": "team-a/orders-db",
                    "consulKey": "team-a/orders-db/config"},
+        "warnings": [],
         "group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
 
 
 def test_a_raising_action_fails_the_run_like_the_python_runner():
-    bad = payload()
-    del bad["namespace"]
-    run = run_workflow("database_create", bad, {}, call_hook=FakeServers())
+    """The plan never raises on a payload; a pack config it cannot use makes it raise, and the
+    run reports that on the resource (report_failure) before it fails."""
+    servers = FakeServers()
+    run = run_workflow("database_create", payload(), {"vault_path_prefix": "shared/"},
+                       call_hook=servers)
     assert run["status"] == "failed"
-    assert [s["task"] for s in run["steps"]] == ["plan"]
+    assert_run_follows(run, "plan_failed")
     result = run["steps"][0]["result"]
     assert result["exit_code"] == 1 and result["result"] == "None"
     assert result["stderr"].startswith("Traceback (most recent call last):")
     last = result["stderr"].strip().splitlines()[-1]
     assert run["output"]["error"] == "planning failed: " + last
-    assert "resource.namespace" in last
+    assert 'pack config key "vault_path_prefix"' in last
+    status = servers.calls[-1][2]
+    assert (status["phase"], status["message"]) == ("Failed", run["output"]["error"])
+
+
+def test_a_status_that_cannot_be_written_is_said_in_the_run_error():
+    def status_refused(task, ref, params, call):
+        if ref == "aws.database_set_status":
+            return False, {"exit_code": 1, "result": "None", "stdout": "",
+                           "stderr": "Traceback ...\nKubeError: answered 422"}
+        return call()
+
+    run = run_workflow("database_create", payload(spec={"engine": "oracle"}), {},
+                       call_hook=status_refused)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    assert run["output"]["phase"] == "Failed"
+    assert run["output"]["error"] == (
+        "invalid spec: spec.engine: expected one of postgres, mysql, mariadb, got 'oracle'; "
+        "setting status Failed failed too: KubeError: answered 422")
+
+
+def test_a_payload_without_identity_is_invalid_not_a_crash():
+    bad = payload()
+    del bad["namespace"]
+    servers = FakeServers()
+    run = run_workflow("database_create", bad, {}, call_hook=servers)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    assert run["output"]["error"].startswith(
+        "invalid spec: resource.namespace: expected a Kubernetes namespace name in the trigger "
+        "payload, got None")
 
 
 def test_invalid_spec_stops_before_any_aws_call():

@@ -1,188 +1,21 @@
-"""lib/database.py: identifiers, spec validation messages, RDS translation, conditions."""
+"""lib/database.py: the plan of a Database event, which never raises and always names the
+field; its messages stay within what a status can hold."""
 
-import random
-import re
-import string
+import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from lib.database import (DEFAULT_INSTANCE_CLASSES, PayloadError, adoption, create_params,
-                          db_instance_identifier, final_snapshot_identifier, modify_params, plan,
-                          ready_condition, validate_spec, version_satisfies)
+from lib.database import MAX_ERRORS, MAX_MESSAGE, plan, pruned_warnings
+from lib.database_objects import STATUS_LIMITS
+from lib.kv_layout import Layout
+from lib.rds_params import create_params, final_snapshot_identifier
 from tests.fixtures.database.support import payload
+from tests.hostile_specs import json_values, specs
+from tests.st2_params import load_action, validate_output
 
-RDS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 UID = "3f1c9a52-7d0e-4b8a-9f6e-2a4b5c6d7e8f"
-
-
-def assert_rds_identifier(identifier):
-    assert RDS_IDENTIFIER.match(identifier), identifier
-    assert not identifier.endswith("-") and "--" not in identifier, identifier
-
-
-# --- identifiers -----------------------------------------------------------------------------
-
-def test_identifier_is_readable_and_hashed():
-    assert db_instance_identifier("team-a", "orders-db") == "team-a-orders-db-f07cf474"
-    assert db_instance_identifier("team-a", "orders-db") == db_instance_identifier(
-        "team-a", "orders-db")
-
-
-def test_identifiers_of_names_with_the_same_slug_differ():
-    a, b = db_instance_identifier("a-b", "c"), db_instance_identifier("a", "b-c")
-    assert a.startswith("a-b-c-") and b.startswith("a-b-c-") and a != b
-
-
-@pytest.mark.parametrize("namespace,name", [
-    ("a" * 63, "b" * 253),                 # longest namespace and name
-    ("9lives", "x"),                       # namespace starting with a digit
-    ("0", "1.2.3"),                        # nothing but digits and dots
-    ("team-a", "orders..db--v2-"),         # dots and hyphen runs
-    ("team-a", "-" * 10),                  # nothing usable at all
-    ("ns", "UPPER.case_name"),             # not DNS names, but must not crash
-])
-def test_identifier_edge_cases_follow_rds_rules(namespace, name):
-    assert_rds_identifier(db_instance_identifier(namespace, name))
-
-
-def test_identifier_of_nothing_usable_falls_back_to_db():
-    assert db_instance_identifier("0", "1") == "db-%s" % db_instance_identifier("0", "1")[-8:]
-
-
-def test_identifier_rules_hold_for_many_generated_names():
-    rng = random.Random(20240601)  # fixed seed: the same cases every run
-    alphabet = string.ascii_lowercase + string.digits + "-."
-    seen = {}
-    for _ in range(3000):
-        namespace = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 63)))
-        name = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 253)))
-        identifier = db_instance_identifier(namespace, name)
-        assert_rds_identifier(identifier)
-        assert seen.setdefault(identifier, (namespace, name)) == (namespace, name)
-
-
-def test_final_snapshot_identifier_is_stable_per_uid():
-    ident = db_instance_identifier("team-a", "orders-db")
-    snap = final_snapshot_identifier(ident, UID)
-    assert re.match(r"^team-a-orders-db-f07cf474-final-[0-9a-f]{8}$", snap)
-    assert snap == final_snapshot_identifier(ident, UID)
-    assert snap != final_snapshot_identifier(ident, "another-uid")
-
-
-# --- validation ------------------------------------------------------------------------------
-
-def test_valid_spec_has_no_errors():
-    assert validate_spec(payload()["spec"]) == []
-    assert validate_spec({"engine": "mysql"}) == []
-
-
-@pytest.mark.parametrize("spec,errors", [
-    ({"engine": "postgres", "instanceSize": "giant"},
-     ["spec.instanceSize: expected one of small, medium, large, xlarge, huge, got 'giant'"]),
-    ({},
-     ["spec.engine: expected one of postgres, mysql, mariadb, got nothing"]),
-    ({"engine": "oracle"},
-     ["spec.engine: expected one of postgres, mysql, mariadb, got 'oracle'"]),
-    ({"engine": "postgres", "instanceSize": "small", "instanceClass": "db.m5.large"},
-     ["spec.instanceClass: set either instanceSize or instanceClass, not both "
-      "(got instanceSize 'small' and instanceClass 'db.m5.large')"]),
-    ({"engine": "postgres", "instanceClass": "m5.large"},
-     ["spec.instanceClass: expected an RDS instance class like db.m5.large, got 'm5.large'"]),
-    ({"engine": "postgres", "engineVersion": "9.6"},
-     ["spec.engineVersion: postgres 9.6 is past RDS standard support; expected 13 or later"]),
-    ({"engine": "mysql", "engineVersion": "5.7.44"},
-     ["spec.engineVersion: mysql 5.7.44 is past RDS standard support; expected 8.0 or later"]),
-    ({"engine": "mysql", "engineVersion": "8"},
-     ["spec.engineVersion: expected a mysql version MAJOR.MINOR[.PATCH], e.g. 8.0 or 8.0.36, "
-      "got '8'"]),
-    ({"engine": "postgres", "engineVersion": "15.4.1"},
-     ["spec.engineVersion: expected a postgres version MAJOR or MAJOR.MINOR, e.g. 16 or 16.3, "
-      "got '15.4.1'"]),
-    ({"engine": "mariadb", "engineVersion": "10.4"},
-     ["spec.engineVersion: mariadb 10.4 is past RDS standard support; expected 10.5 or later"]),
-    ({"engine": "postgres", "storageGB": 10},
-     ["spec.storageGB: expected 20 to 65536 GiB for postgres, got 10"]),
-    ({"engine": "postgres", "storageGB": "50"},
-     ["spec.storageGB: expected an integer number of GiB, got '50'"]),
-    ({"engine": "postgres", "storageGB": True},
-     ["spec.storageGB: expected an integer number of GiB, got True"]),
-    ({"engine": "postgres", "databaseName": "template1"},
-     ["spec.databaseName: 'template1' is reserved by postgres; choose another name"]),
-    ({"engine": "mysql", "databaseName": "orders-db"},
-     ["spec.databaseName: expected 1 to 64 letters, digits or underscores starting with a "
-      "letter for mysql, got 'orders-db'"]),
-    ({"engine": "mysql", "masterUsername": "a" * 17},
-     ["spec.masterUsername: expected 1 to 16 letters, digits or underscores starting with a "
-      "letter for mysql, got '%s'" % ("a" * 17)]),
-    ({"engine": "mariadb", "masterUsername": "root"},
-     ["spec.masterUsername: 'root' is reserved by mariadb; choose another name"]),
-    ({"engine": "postgres", "deletionPolicy": "Orphan"},
-     ["spec.deletionPolicy: expected one of Delete, Retain, Snapshot, got 'Orphan'"]),
-    ({"engine": "postgres", "region": "Europe"},
-     ["spec.region: expected an AWS region such as eu-west-1, got 'Europe'"]),
-    ({"engine": "postgres", "vault": {"path": "/abs/../x"}},
-     ["spec.vault.path: expected a relative path of letters, digits, '_', '.', '-' separated "
-      "by '/', got '/abs/../x'"]),
-    ({"engine": "postgres", "consul": {"key": "a/../b"}},
-     ["spec.consul.key: expected a relative path of letters, digits, '_', '.', '-' separated "
-      "by '/', got 'a/../b'"]),
-    ({"engine": "postgres", "consul": {"key": "a/./b"}},
-     ["spec.consul.key: expected a relative path of letters, digits, '_', '.', '-' separated "
-      "by '/', got 'a/./b'"]),
-    ({"engine": "postgres", "tags": {"st2-aws/uid": "x", "aws:foo": "y"}},
-     ["spec.tags.aws:foo: keys starting with st2-aws/ or aws: are reserved",
-      "spec.tags.st2-aws/uid: keys starting with st2-aws/ or aws: are reserved"]),
-    ({"engine": "postgres", "tags": {str(i): "v" for i in range(48)}},
-     ["spec.tags: expected at most 47 tags (RDS allows 50, the pack uses 3), got 48"]),
-    ({"engine": "postgres", "storageGb": 50},
-     ["spec.storageGb: unknown field; expected one of engine, engineVersion, instanceSize, "
-      "instanceClass, storageGB, databaseName, masterUsername, deletionPolicy, vault, consul, "
-      "tags, region"]),
-])
-def test_invalid_specs_name_field_and_expectation(spec, errors):
-    assert validate_spec(spec) == errors
-
-
-def test_version_satisfies():
-    assert version_satisfies("16", "16.3")
-    assert version_satisfies("16.3", "16.3")
-    assert not version_satisfies("16.4", "16.3")
-    assert not version_satisfies("1", "16.3")
-
-
-# --- translation -----------------------------------------------------------------------------
-
-def test_create_params_of_the_example():
-    spec = payload()["spec"]
-    assert create_params("team-a-orders-db-f07cf474", "team-a", "orders-db", UID, spec,
-                         {"medium": "db.r6g.large"}, "private-subnets", ["sg-1"]) == {
-        "DBInstanceIdentifier": "team-a-orders-db-f07cf474",
-        "Engine": "postgres",
-        "EngineVersion": "15.4",
-        "DBInstanceClass": "db.r6g.large",
-        "AllocatedStorage": 50,
-        "DBName": "orders",
-        "MasterUsername": "dbadmin",
-        "ManageMasterUserPassword": True,
-        "StorageEncrypted": True,
-        "CopyTagsToSnapshot": True,
-        "PubliclyAccessible": False,
-        "DBSubnetGroupName": "private-subnets",
-        "VpcSecurityGroupIds": ["sg-1"],
-        "Tags": [{"Key": "st2-aws/uid", "Value": UID},
-                 {"Key": "st2-aws/namespace", "Value": "team-a"},
-                 {"Key": "st2-aws/name", "Value": "orders-db"},
-                 {"Key": "cost-center", "Value": "1234"},
-                 {"Key": "team", "Value": "team-a"}],
-    }
-
-
-def test_create_params_defaults():
-    params = create_params("x-1", "ns", "x", UID, {"engine": "mariadb"})
-    assert params["DBInstanceClass"] == DEFAULT_INSTANCE_CLASSES["small"] == "db.t3.small"
-    assert params["AllocatedStorage"] == 20 and params["MasterUsername"] == "dbadmin"
-    assert "EngineVersion" not in params and "DBName" not in params
-    assert "DBSubnetGroupName" not in params and "VpcSecurityGroupIds" not in params
+META = load_action("database_plan")
 
 
 def instance(**changes):
@@ -193,48 +26,10 @@ def instance(**changes):
     return data
 
 
-def test_modify_params_only_what_changed():
-    spec = dict(payload()["spec"], instanceSize="large", storageGB=100, engineVersion="16.2")
-    assert modify_params(spec, instance()) == ({
-        "DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
-        "DBInstanceClass": "db.m5.large", "AllocatedStorage": 100, "EngineVersion": "16.2",
-        "AllowMajorVersionUpgrade": True}, [])
-
-
-def test_modify_params_nothing_changed_or_already_pending():
-    spec = payload()["spec"]
-    assert modify_params(spec, instance()) == ({}, [])
-    assert modify_params(dict(spec, engineVersion="15"), instance()) == ({}, [])
-    pending = instance(PendingModifiedValues={"DBInstanceClass": "db.m5.large",
-                                              "AllocatedStorage": 100})
-    assert modify_params(dict(spec, instanceSize="large", storageGB=100), pending) == ({}, [])
-
-
-def test_modify_params_refuses_shrink_downgrade_and_engine_change():
-    spec = payload()["spec"]
-    assert modify_params(dict(spec, storageGB=20), instance()) == (
-        {}, ["spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"])
-    assert modify_params(dict(spec, engineVersion="14.9"), instance()) == (
-        {}, ["spec.engineVersion: the instance runs postgres 15.4 and cannot be downgraded; "
-             "expected 15.4 or later"])
-    assert modify_params(dict(spec, engine="mysql"), instance()) == (
-        {}, ["spec.engine: the instance runs postgres; changing the engine of an existing "
-             "instance is not possible, expected postgres"])
-
-
-def test_adoption():
-    assert adoption(None, UID) == "none"
-    assert adoption(instance(), UID) == "adopt"
-    assert adoption(instance(), "other") == "conflict"
-    assert adoption(instance(TagList=[]), UID) == "conflict"
-
-
-# --- plan ------------------------------------------------------------------------------------
-
 def test_plan_of_new_resource():
     result = plan(payload(), None, {"region": "eu-west-1"})
     assert result == {
-        "valid": True, "errors": [], "message": "",
+        "valid": True, "errors": [], "message": "", "warnings": [],
         "db_instance_identifier": "team-a-orders-db-f07cf474",
         "region": "eu-west-1",
         "create_params": create_params("team-a-orders-db-f07cf474", "team-a", "orders-db", UID,
@@ -249,11 +44,28 @@ def test_plan_of_new_resource():
     }
 
 
-def test_plan_defaults_paths_and_region():
+def test_plan_defaults_paths_under_the_namespace_and_region():
     result = plan(payload(spec={"engine": "postgres", "region": "ap-south-1"}), None, {})
     assert (result["vault_path"], result["consul_key"], result["region"],
-            result["deletion_policy"]) == ("databases/team-a/orders-db",
-                                           "databases/team-a/orders-db", "ap-south-1", "Snapshot")
+            result["deletion_policy"]) == ("team-a/orders-db", "team-a/orders-db/config",
+                                           "ap-south-1", "Snapshot")
+    layout = Layout("databases/{namespace}/", "databases/{namespace}/")
+    result = plan(payload(spec={"engine": "postgres"}), None, {"layout": layout})
+    assert (result["vault_path"], result["consul_key"]) == (
+        "databases/team-a/orders-db", "databases/team-a/orders-db/config")
+
+
+def test_a_claim_outside_the_namespace_is_refused_naming_the_field():
+    spec = dict(payload()["spec"], vault={"path": "team-b/orders-db"},
+                consul={"key": "team-b/orders-db/config"})
+    result = plan(payload(spec=spec), None, {})
+    assert result["valid"] is False
+    assert result["errors"] == [
+        "spec.vault.path: 'team-b/orders-db' is outside the Vault paths of namespace team-a; "
+        "expected a path under 'team-a/' (pack config vault_path_prefix)",
+        "spec.consul.key: 'team-b/orders-db/config' is outside the Consul keys of namespace "
+        "team-a; expected a path under 'team-a/' (pack config consul_key_prefix)"]
+    assert result["create_params"] == {}
 
 
 def test_plan_of_invalid_spec_keeps_what_deletion_needs():
@@ -292,26 +104,102 @@ def test_plan_adopt_with_impossible_change_is_invalid():
         "spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"]
 
 
-@pytest.mark.parametrize("field", ["namespace", "name", "uid"])
-def test_plan_of_payload_without_identity_fails(field):
-    with pytest.raises(PayloadError) as exc:
-        plan(payload(**{field: None}), None, {})
-    assert str(exc.value) == ("resource.%s: expected a non-empty str in the trigger payload, "
-                              "got None" % field)
+@pytest.mark.parametrize("field, expected", [
+    ("namespace", "a Kubernetes namespace name"), ("name", "a Kubernetes object name"),
+    ("uid", "the object's metadata.uid")])
+def test_plan_of_payload_without_identity_is_invalid_not_an_exception(field, expected):
+    result = plan(payload(**{field: None}), None, {})
+    assert result["valid"] is False
+    assert result["errors"][0] == ("resource.%s: expected %s in the trigger payload, got None"
+                                   % (field, expected))
 
 
-# --- conditions ------------------------------------------------------------------------------
+@pytest.mark.parametrize("vault", ["team-a/x", 5, ["x"], None, {"path": 7}])
+def test_non_object_vault_or_consul_is_an_error_not_an_exception(vault):
+    for section in ("vault", "consul"):
+        result = plan(payload(spec=dict(payload()["spec"], **{section: vault})), None, {})
+        validate_output(META, result)
+        if vault is not None:
+            assert result["valid"] is False
+            assert result["errors"][0].startswith("spec.%s" % section), result["errors"]
 
-def test_ready_condition_keeps_transition_time_while_status_holds():
-    first = ready_condition([], "Provisioning", "creating", 1, "2026-01-01T00:00:00Z")
-    assert first == [{"type": "Ready", "status": "False", "reason": "Provisioning",
-                      "message": "creating", "lastTransitionTime": "2026-01-01T00:00:00Z",
-                      "observedGeneration": 1}]
-    other = {"type": "Synced", "status": "True"}
-    second = ready_condition(first + [other], "Failed", "boom", None, "2026-01-02T00:00:00Z")
-    assert second == [{"type": "Ready", "status": "False", "reason": "Failed", "message": "boom",
-                       "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1},
-                      other]
-    third = ready_condition(second, "Ready", "", 2, "2026-01-03T00:00:00Z")
-    assert third[0] == {"type": "Ready", "status": "True", "reason": "Ready", "message": "",
-                        "lastTransitionTime": "2026-01-03T00:00:00Z", "observedGeneration": 2}
+
+def test_a_5000_digit_version_and_2500_long_tags_give_a_small_message():
+    spec = dict(payload()["spec"], engineVersion="9" * 5000,
+                tags={"tag-%04d-%s" % (i, "k" * 100): "v" * 180 for i in range(2500)})
+    result = plan(payload(spec=spec), None, {})
+    assert result["valid"] is False
+    assert result["errors"][0].startswith("spec.engineVersion: expected a postgres version")
+    assert result["errors"][1] == ("spec.tags: expected at most 47 tags (RDS allows 50, the "
+                                   "pack sets 3), got 2500")
+    assert len(result["message"]) <= MAX_MESSAGE
+    assert len(json.dumps(result)) < 10000
+
+
+def test_many_problems_are_counted_not_listed():
+    spec = {"engine": "postgres", "tags": {"aws:%d" % i: "v" for i in range(40)}}
+    result = plan(payload(spec=spec), None, {})
+    assert len(result["errors"]) == MAX_ERRORS + 1
+    assert result["errors"][-1] == "and %d more problems" % (40 - MAX_ERRORS)
+
+
+def test_pruned_fields_become_warnings():
+    result = plan(payload(pruned_fields=["spec.storagegb", "spec.vault.mount", "spec.x"]),
+                  None, {})
+    assert result["valid"] is True
+    assert result["warnings"] == [
+        "spec.storagegb: in the applied configuration but not in the object: the API server "
+        "dropped it (no such field in the Database schema), so it has no effect; did you mean "
+        "spec.storageGB?",
+        "spec.vault.mount: in the applied configuration but not in the object: the API server "
+        "dropped it (no such field in the Database schema), so it has no effect",
+        "spec.x: in the applied configuration but not in the object: the API server dropped "
+        "it (no such field in the Database schema), so it has no effect"]
+    many = pruned_warnings(["spec.f%d" % i for i in range(30)])
+    assert len(many) == STATUS_LIMITS["warnings"]
+    assert many[-1] == "21 more fields were dropped by the API server"
+    assert pruned_warnings("spec.x") == [] and pruned_warnings([None, 5]) == []
+
+
+RESOURCES = st.one_of(
+    json_values(),
+    st.builds(lambda spec, extra: dict(payload(spec=spec), **extra),
+              st.one_of(specs(), json_values()),
+              st.dictionaries(st.sampled_from(["namespace", "name", "uid", "generation",
+                                               "pruned_fields", "spec"]), json_values(),
+                              max_size=2)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(resource=RESOURCES, current=st.one_of(st.none(), json_values(), st.just(instance())))
+def test_the_plan_never_raises_and_its_result_satisfies_the_output_schema(resource, current):
+    result = plan(resource, current, {})
+    validate_output(META, result)
+    assert len(result["message"]) <= MAX_MESSAGE
+    assert len(result["errors"]) <= MAX_ERRORS + 1
+    assert all(len(w) <= STATUS_LIMITS["warning"] for w in result["warnings"])
+    if not result["valid"]:
+        assert result["errors"] or result["message"]
+        for error in result["errors"]:
+            assert error.startswith(("spec", "resource", "current_instance", "and ")), error
+    else:
+        assert result["create_params"]["DBInstanceIdentifier"] == result[
+            "db_instance_identifier"]
+
+
+def test_the_locations_the_status_records_stay():
+    status = {"vaultPath": "team-a/old/creds", "consulKey": "team-a/old/config"}
+    moved = plan(payload(status=status), None, {})
+    assert moved["valid"] is False
+    assert moved["errors"] == [
+        "spec.vault.path: this Database's credentials are at 'team-a/old/creds'; moving them "
+        "is not supported, expected 'team-a/old/creds' (or leave spec.vault.path out)",
+        "spec.consul.key: this Database's config is at 'team-a/old/config'; moving it is not "
+        "supported, expected 'team-a/old/config' (or leave spec.consul.key out)"]
+    kept = plan(payload(spec={"engine": "postgres"}, status=status), None,
+                {"layout": Layout("databases/{namespace}/", "databases/{namespace}/")})
+    assert (kept["valid"], kept["vault_path"], kept["consul_key"]) == (
+        True, "team-a/old/creds", "team-a/old/config")
+    same = plan(payload(status={"vaultPath": "team-a/orders-db",
+                                "consulKey": "team-a/orders-db/config"}), None, {})
+    assert same["valid"] is True

@@ -9,8 +9,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lib.action import ConfigError
-from lib.kube import (api_client_from_config, deleted_payload, resource_from_config,
-                      to_payload)
+from lib.kube import (api_client_from_config, deleted_payload, pruned_fields,
+                      resource_from_config, to_payload)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "k8s")
 DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
@@ -160,3 +160,39 @@ def test_unverified_ssl_is_possible_but_verified_is_the_default(stack):
         assert client.VersionApi(insecure).get_code().major == "1"
     finally:
         insecure.close()
+
+
+def test_pruned_fields_are_what_the_last_applied_configuration_has_and_the_object_lacks():
+    obj = fixture("database_object.json")
+    applied = {"apiVersion": "dbaas.stackstorm.com/v1alpha1", "kind": "Database",
+               "metadata": {"name": "orders-db"},
+               "spec": {"engine": "postgres", "storagegb": 500, "vault": {"pth": "x"},
+                        "tags": None, "engineVersion": "15.4"},
+               "extra": 1}
+    obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = \
+        json.dumps(applied)
+    obj["spec"]["vault"] = {}
+    assert pruned_fields(obj) == ["extra", "spec.storagegb", "spec.vault.pth"]
+    assert to_payload("ADDED", obj, DB)["pruned_fields"] == ["extra", "spec.storagegb",
+                                                             "spec.vault.pth"]
+    # Not JSON, not an object, no annotation at all: nothing to compare with.
+    for text in ("{", "[1]", ""):
+        obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = text
+        assert pruned_fields(obj) == []
+    del obj["metadata"]["annotations"]
+    assert pruned_fields(obj) == []
+
+
+def test_pruned_fields_are_bounded():
+    obj = fixture("database_object.json")
+    applied = {"spec": {"f%02d" % i: i for i in range(50)}}
+    obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = \
+        json.dumps(applied)
+    found = pruned_fields(obj)
+    assert len(found) == 20 and found[-1] == "(and more)"
+
+
+def test_deleted_payload_of_state_saved_before_pruned_fields_existed():
+    last = to_payload("MODIFIED", fixture("database_object.json"), DB)
+    del last["pruned_fields"]
+    assert deleted_payload(last)["pruned_fields"] == []

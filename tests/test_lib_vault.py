@@ -41,7 +41,7 @@ def test_claim_then_check_and_set(stack, vault_path):
     path = vault_path + "/x"
     assert kv.metadata(path) is None
     kv.claim(path, "uid-1")
-    assert kv.metadata(path) == ("uid-1", 0)
+    assert tuple(kv.metadata(path)) == ("uid-1", 0)
     assert kv.write(path, {"a": 1}, cas=0) == 1
     with pytest.raises(VaultError) as exc:
         kv.write(path, {"a": 2}, cas=0)
@@ -49,6 +49,23 @@ def test_claim_then_check_and_set(stack, vault_path):
                               "(check-and-set version 0 no longer current); nothing was "
                               "overwritten, retry" % path)
     assert kv.read(path) == {"a": 1}
+
+
+@pytest.mark.integration
+def test_state_and_a_retracted_version(stack, vault_path):
+    kv = KV(vault_config(stack))
+    path = vault_path + "/y"
+    kv.claim(path, "uid-1")
+    assert kv.write(path, {"password": "one"}, cas=0) == 1
+    assert kv.write(path, {"password": "two"}, cas=1) == 2
+    state = kv.metadata(path)
+    assert (state.owner, state.version, state.deleted) == ("uid-1", 2, False)
+    assert state.created is not None and state.created.tzinfo is not None
+    assert kv.read(path, version=1) == {"password": "one"}
+    kv.retract(path, 2)
+    state = kv.metadata(path)
+    assert (state.version, state.deleted) == (2, True)
+    assert kv.read(path) is None
 
 
 def test_unreachable_server_is_named():

@@ -36,8 +36,8 @@ PLATFORM_SENSORS = {"ConsulKVSensor"}
 DATABASE_ACTIONS = {"database_create", "database_update", "database_delete", "database_plan",
                     "database_set_status", "database_store_credentials",
                     "database_publish_config", "database_finalizer", "database_cleanup",
-                    "database_drift_report", "reconcile_databases", "boto3action",
-                    "assume_role"}
+                    "database_check_locations", "database_drift_report",
+                    "reconcile_databases", "boto3action", "assume_role"}
 DATABASE_RULES = {"database_create", "database_update", "database_delete",
                   "database_delete_on_add", "reconcile_databases"}
 DATABASE_SENSORS = {"CustomResourceSensor"}

@@ -75,6 +75,7 @@ def expected(event, obj, resource=DB, spec_changed=True, deletion_requested=Fals
         "deletion_timestamp": md.get("deletionTimestamp"), "spec": spec,
         "status": obj.get("status") or {}, "spec_changed": spec_changed,
         "deletion_requested": deletion_requested,
+        "pruned_fields": [],
     }
     payload.update(override)
     return payload
@@ -132,10 +133,9 @@ def test_database_apply_modify_status_delete(crds, stack, kube_api_client, kube_
         "deletion_timestamp": None,
         "spec": {"engine": "postgres", "engineVersion": "15.4", "instanceSize": "medium",
                  "storageGB": 50, "databaseName": "orders", "deletionPolicy": "Snapshot",
-                 "masterUsername": "dbadmin", "vault": {"path": "team-a/orders-db"},
-                 "consul": {"key": "team-a/orders-db/config"},
+                 "masterUsername": "dbadmin",
                  "tags": {"team": "team-a", "cost-center": "1234"}},
-        "status": {}, "spec_changed": True, "deletion_requested": False,
+        "status": {}, "spec_changed": True, "deletion_requested": False, "pruned_fields": [],
     })
     assert spec_patched["metadata"]["generation"] == 2
     assert triggers[1] == ("aws.custom_resource_modified",
@@ -206,7 +206,7 @@ def test_legacy_mysqldb(crds, stack, kube_api_client, kube_namespace):
         "generation": created["metadata"]["generation"], "labels": {}, "annotations": {},
         "finalizers": [], "deletion_timestamp": None,
         "spec": {"engine_version": "5.7", "instance_size": "small"}, "status": {},
-        "spec_changed": True, "deletion_requested": False,
+        "spec_changed": True, "deletion_requested": False, "pruned_fields": [],
     })
     assert triggers[1] == ("aws.custom_resource_modified",
                            expected("MODIFIED", modified, LEGACY, spec_changed=True))
@@ -692,7 +692,7 @@ def test_sensor_yaml_lists_the_trigger_types():
         assert trigger["pack"] == "aws"
         assert declared == {k: v for k, v in trigger.items() if k != "pack"}
         jsonschema.Draft4Validator.check_schema(as_jsonschema(trigger["payload_schema"]))
-        assert len(TRIGGER_SCHEMAS["aws." + trigger["name"]]["required"]) == 19
+        assert len(TRIGGER_SCHEMAS["aws." + trigger["name"]]["required"]) == 20
         assert trigger["payload_schema"]["properties"]["event"]["enum"] == [event.upper()]
     assert len(sensor["trigger_types"]) == 3
 

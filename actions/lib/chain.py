@@ -311,34 +311,57 @@ def _consul_config(instance, endpoint, port, identifier, plan):
     }
 
 
-def _report_failure(run, resource, ctx, message):
-    """The workflows' report_failure task: status Failed with ``message``, then the run fails."""
+def _report(run, task, resource, ctx, message, status_message, **extra):
+    """report_failure / report_invalid: status Failed, then the run fails; when the status
+    cannot be written either, the run's error says so."""
     ctx["error"] = message
-    _status_step(run, "report_failure", resource, "Failed", message,
-                 observed_generation=resource.get("generation"))
+    step = _status_step(run, task, resource, "Failed", status_message,
+                        observed_generation=resource.get("generation"), **extra)
+    if not step.ok:
+        ctx["error"] = message + "; setting status Failed failed too: " + step.error
     ctx["phase"] = "Failed"
     return "failed", ctx
 
 
+def _report_failure(run, resource, ctx, message):
+    """The workflows' report_failure task: status Failed with ``message``, then the run fails."""
+    return _report(run, "report_failure", resource, ctx, message, message)
+
+
 def _plan(run, resource, ctx, check_valid=True):
-    """The workflows' plan task, and report_invalid for a spec the pack refuses.
+    """The workflows' plan task, report_failure when it fails and report_invalid for a spec
+    the pack refuses.
 
     Returns the plan, or None when the run ends here (``ctx`` then says why).
     """
     step = run.step("plan", "aws.database_plan", resource=resource)
     if not step.ok:
-        ctx["error"] = "planning failed: " + step.error
+        _report_failure(run, resource, ctx, "planning failed: " + step.error)
         return None
     plan = step.value
     ctx["db_instance_identifier"] = plan["db_instance_identifier"]
     if check_valid and not plan["valid"]:
-        ctx["error"] = "invalid spec: " + "; ".join(plan["errors"])
-        _status_step(run, "report_invalid", resource, "Failed",
-                     ctx["error"] + " (fix the spec and apply it again)",
-                     observed_generation=resource.get("generation"))
-        ctx["phase"] = "Failed"
+        error = "invalid spec: " + plan["message"]
+        _report(run, "report_invalid", resource, ctx, error,
+                error + " (fix the spec and apply it again)", warnings=plan["warnings"])
         return None
     return plan
+
+
+def _check_locations(run, resource, ctx, plan):
+    """The check_locations task (reads only); False when the run ends here, reported."""
+    step = run.step("check_locations", "aws.database_check_locations",
+                    vault_path=plan["vault_path"], consul_key=plan["consul_key"], uid=plan["uid"])
+    if not step.ok:
+        _report_failure(run, resource, ctx, "checking the Vault and Consul locations failed "
+                        "(nothing was changed): " + step.error)
+        return False
+    if step.value["problems"]:
+        error = "invalid spec: " + "; ".join(step.value["problems"])
+        _report(run, "report_invalid", resource, ctx, error,
+                error + " (fix the spec and apply it again)", warnings=plan["warnings"])
+        return False
+    return True
 
 
 def _by_id_filter(ident):
@@ -372,7 +395,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
         return _report_failure(run, resource, ctx, message)
 
     plan = _plan(run, resource, ctx)
-    if plan is None:
+    if plan is None or not _check_locations(run, resource, ctx, plan):
         return "failed", ctx
     ident = plan["db_instance_identifier"]
     ctx["vault_path"], ctx["consul_key"] = plan["vault_path"], plan["consul_key"]
@@ -383,7 +406,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
         return failed("adding the finalizer failed: " + step.error)
     step = _status_step(run, "set_provisioning", resource, "Provisioning",
                         "provisioning RDS instance %s" % ident,
-                        fields={"dbInstanceIdentifier": ident})
+                        fields={"dbInstanceIdentifier": ident}, warnings=plan["warnings"])
     if not step.ok:
         return failed("setting status Provisioning failed: " + step.error)
     aws, step = _assume_role_and_find(run, plan)
@@ -445,7 +468,8 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
     step = _status_step(run, "set_ready", resource, "Ready",
                         "RDS instance %s is available (%s)" % (ident, ctx["adoption"]),
                         observed_generation=plan["generation"],
-                        fields=_ready_fields(ident, ctx["endpoint"], ctx["port"], plan))
+                        fields=_ready_fields(ident, ctx["endpoint"], ctx["port"], plan),
+                        warnings=plan["warnings"])
     if not step.ok:
         ctx["error"] = "setting status Ready failed: " + step.error
         return "failed", ctx
@@ -468,7 +492,7 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
         return _report_failure(run, resource, ctx, message)
 
     plan = _plan(run, resource, ctx)
-    if plan is None:
+    if plan is None or not _check_locations(run, resource, ctx, plan):
         return "failed", ctx
     ident = plan["db_instance_identifier"]
     aws, step = _assume_role_and_find(run, plan)
@@ -501,7 +525,8 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
         ctx["modified"] = modify
         changed = [k for k in modify if k not in ("DBInstanceIdentifier", "ApplyImmediately")]
         step = _status_step(run, "set_updating", resource, "Updating",
-                            "modifying RDS instance %s: %s" % (ident, ", ".join(changed)))
+                            "modifying RDS instance %s: %s" % (ident, ", ".join(changed)),
+                            warnings=plan["warnings"])
         if not step.ok:
             return failed("setting status Updating failed: " + step.error)
         step = run.step("modify_instance", "aws.boto3action", service="rds",
@@ -520,16 +545,24 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
                           % (ident, _instance_status(step)))
         instance = _first_instance(step)
         endpoint, port = instance["Endpoint"]["Address"], instance["Endpoint"]["Port"]
-        step = run.step("publish_config", "aws.database_publish_config",
-                        consul_key=plan["consul_key"], uid=plan["uid"],
-                        config=_consul_config(instance, endpoint, port, ident, plan))
-        if not step.ok:
-            return failed("publishing the config to Consul failed: " + step.error)
+    step = run.poll("store_credentials", "aws.database_store_credentials",
+                    lambda s: s.failed_with("check-and-set"),
+                    count=CAS_RETRY_COUNT, delay=CAS_RETRY_DELAY,
+                    db_instance_identifier=ident, vault_path=plan["vault_path"], uid=plan["uid"],
+                    **aws)
+    if not step.ok:
+        return failed("storing the credentials in Vault failed: " + step.error)
+    step = run.step("publish_config", "aws.database_publish_config",
+                    consul_key=plan["consul_key"], uid=plan["uid"],
+                    config=_consul_config(instance, endpoint, port, ident, plan))
+    if not step.ok:
+        return failed("publishing the config to Consul failed: " + step.error)
     step = _status_step(run, "set_ready", resource, "Ready",
                         "RDS instance %s is available and matches generation %s"
                         % (ident, plan["generation"]),
                         observed_generation=plan["generation"],
-                        fields=_ready_fields(ident, endpoint, port, plan))
+                        fields=_ready_fields(ident, endpoint, port, plan),
+                        warnings=plan["warnings"])
     if not step.ok:
         ctx["error"] = "setting status Ready failed: " + step.error
         return "failed", ctx

@@ -3,11 +3,13 @@
 - ``api_client_from_config(config)``: a ``kubernetes.client.ApiClient`` built from the pack config.
 - ``to_payload(event, obj, resource, previous)``: the trigger payload for one custom resource.
 - ``deleted_payload(previous)``: the DELETED payload rebuilt from the last payload emitted.
+- ``pruned_fields(obj)``: fields of the last applied configuration the object does not carry.
 
 The ``kubernetes`` package is imported inside the functions that need it: it takes about half a
 second to import, and actions that only build payloads should not pay for it.
 """
 
+import json
 import os
 
 from lib.action import ConfigError, config_value
@@ -25,6 +27,7 @@ __all__ = [
     "object_spec",
     "to_payload",
     "deleted_payload",
+    "pruned_fields",
 ]
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
@@ -35,6 +38,8 @@ TRIGGERS = {
 }
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 _NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
+MAX_PRUNED = 20
+MAX_PATH = 256
 
 
 def api_client_from_config(config, retries=None, cluster=""):
@@ -143,6 +148,43 @@ def object_spec(obj):
     return {key: value for key, value in obj.items() if key not in _NOT_SPEC}
 
 
+def _missing(applied, actual, prefix, found):
+    for key in sorted(applied, key=str):
+        if len(found) > MAX_PRUNED:
+            return
+        value = applied[key]
+        path = ("%s.%s" % (prefix, key) if prefix else str(key))[:MAX_PATH]
+        if value is None:
+            continue  # null in an applied file means "unset", not a field the server dropped
+        if key not in actual:
+            found.append(path)
+        elif isinstance(value, dict) and isinstance(actual[key], dict):
+            _missing(value, actual[key], path, found)
+
+
+def pruned_fields(obj):
+    """Dotted paths (e.g. ``spec.storagegb``) that the object's last applied configuration has
+    and the object lacks: fields the API server pruned because the schema does not know them,
+    which a client that does not validate (plain API calls, ``kubectl --validate=false``) sent
+    without a word. Only where the object still carries what was applied (kubectl's
+    last-applied-configuration annotation); at most 20, sorted."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        applied = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(applied, dict):
+        return []
+    found = []
+    _missing({k: v for k, v in applied.items() if k not in _NOT_SPEC},
+             {k: v for k, v in obj.items() if k not in _NOT_SPEC}, "", found)
+    if len(found) > MAX_PRUNED:
+        found = found[:MAX_PRUNED - 1] + ["(and more)"]
+    return found
+
+
 def to_payload(event, obj, resource, previous=None):
     """The trigger payload for custom resource ``obj`` (a dict as the API server sends it).
 
@@ -188,6 +230,7 @@ def to_payload(event, obj, resource, previous=None):
         "status": obj.get("status") or {},
         "spec_changed": spec_changed,
         "deletion_requested": deletion_requested,
+        "pruned_fields": pruned_fields(obj),
     }
 
 
@@ -199,4 +242,5 @@ def deleted_payload(previous):
     """
     payload = dict(previous)
     payload.update(event=DELETED, spec_changed=False, deletion_requested=False)
+    payload.setdefault("pruned_fields", [])  # state saved before the field existed
     return payload

@@ -6,13 +6,42 @@ calls the provisioning actions make and turns transport and permission failures 
 """
 
 import contextlib
+import datetime
+import re
 
 from lib.action import ConfigError, config_value
-from lib.database import OWNER_METADATA_KEY
 
-__all__ = ["VaultError", "client_from_config", "KV", "OWNER_METADATA_KEY"]
+__all__ = ["VaultError", "client_from_config", "KV", "SecretState", "OWNER_METADATA_KEY"]
 
 TIMEOUT_SECONDS = 15
+#: Vault custom_metadata key naming the Database uid that owns a secret.
+OWNER_METADATA_KEY = "st2-aws-uid"
+
+
+class SecretState:
+    """What a secret's metadata says: owner uid, current version (0: none), and the current
+    version's creation time (datetime, UTC) and whether it is deleted."""
+
+    def __init__(self, data):
+        custom = data.get("custom_metadata") or {}
+        self.owner = custom.get(OWNER_METADATA_KEY)
+        self.version = data.get("current_version") or 0
+        current = (data.get("versions") or {}).get(str(self.version)) or {}
+        self.created = _parse_time(current.get("created_time"))
+        self.deleted = bool(current.get("deletion_time")) or bool(current.get("destroyed"))
+
+    def __iter__(self):  # (owner, version), as metadata() returns
+        return iter((self.owner, self.version))
+
+
+def _parse_time(text):
+    """Vault's RFC 3339 time (nanoseconds allowed) as an aware datetime, or None."""
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", text or "")
+    if not match:
+        return None
+    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    micros = int((match.group(2) or ".0")[1:7].ljust(6, "0"))
+    return moment.replace(microsecond=micros, tzinfo=datetime.timezone.utc)
 
 
 class VaultError(RuntimeError):
@@ -62,7 +91,8 @@ class KV:
                              % (self.url, doing, self.where(path), _first_line(exc))) from None
 
     def metadata(self, path):
-        """(owner uid or None, current_version) of the secret, or None when there is none."""
+        """The secret's SecretState (iterates as (owner uid or None, current_version)), or
+        None when there is none."""
         import hvac.exceptions
 
         with self._errors("reading metadata of", path):
@@ -70,16 +100,17 @@ class KV:
                 data = self.kv.read_secret_metadata(path=path, mount_point=self.mount)["data"]
             except hvac.exceptions.InvalidPath:
                 return None
-        owner = (data.get("custom_metadata") or {}).get(OWNER_METADATA_KEY)
-        return owner, data.get("current_version") or 0
+        return SecretState(data)
 
-    def read(self, path):
-        """The current version's data, or None when it is absent or deleted."""
+    def read(self, path, version=None):
+        """The data of the current version (or of ``version``), or None when it is absent or
+        deleted."""
         import hvac.exceptions
 
         with self._errors("reading", path):
             try:
-                response = self.kv.read_secret_version(path=path, mount_point=self.mount,
+                response = self.kv.read_secret_version(path=path, version=version,
+                                                       mount_point=self.mount,
                                                        raise_on_deleted_version=False)
             except hvac.exceptions.InvalidPath:
                 return None
@@ -90,6 +121,11 @@ class KV:
         with self._errors("writing metadata of", path):
             self.kv.update_metadata(path=path, mount_point=self.mount,
                                     custom_metadata={OWNER_METADATA_KEY: uid})
+
+    def retract(self, path, version):
+        """Soft-delete ``version`` (a claim whose password never reached the instance)."""
+        with self._errors("deleting a version of", path):
+            self.kv.delete_secret_versions(path=path, versions=[version], mount_point=self.mount)
 
     def write(self, path, data, cas):
         """Write a new version with check-and-set; returns the new version number."""

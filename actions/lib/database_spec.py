@@ -1,0 +1,326 @@
+"""Validation of a Database spec: every check the pack makes before anything is changed.
+
+``validate_spec(spec, namespace, layout)`` returns one message per problem, each naming the
+field and what was expected; it never raises, whatever JSON value ``spec`` is. It checks what
+RDS, Vault and Consul would refuse (or accept wrongly) later: engine versions, instance
+classes, names the engine reserves, regions RDS has (botocore's endpoint data, no call), tags
+as RDS allows them, and that Vault paths and Consul keys lie under the namespace's prefix
+(lib/kv_layout.py). Values quoted in messages are cut short, so a message stays small whatever
+the input.
+"""
+
+import functools
+import re
+import unicodedata
+
+from lib.reserved_names import (RESERVED_DB_NAMES, RESERVED_USERNAME_PREFIXES,
+                                RESERVED_USERNAMES, RESERVED_WORDS)
+
+__all__ = [
+    "ENGINES", "SIZES", "DELETION_POLICIES", "DEFAULTS", "SPEC_FIELDS", "LIMITS",
+    "MAX_USER_TAGS", "RESERVED_TAG_PREFIXES", "quote", "validate_spec", "kv_path_problem",
+    "check_kv_path", "check_text", "rds_regions", "parse_version",
+]
+
+ENGINES = ("postgres", "mysql", "mariadb")
+SIZES = ("small", "medium", "large", "xlarge", "huge")
+DELETION_POLICIES = ("Delete", "Retain", "Snapshot")
+DEFAULTS = {"instanceSize": "small", "storageGB": 20, "masterUsername": "dbadmin",
+            "deletionPolicy": "Snapshot"}
+SPEC_FIELDS = ("engine", "engineVersion", "instanceSize", "instanceClass", "storageGB",
+               "databaseName", "masterUsername", "deletionPolicy", "vault", "consul", "tags",
+               "region")
+
+#: Longest value of each string field (the CRD's maxLength; tests/test_crd_database.py keeps
+#: the two equal).
+LIMITS = {
+    "engineVersion": 16,
+    "instanceClass": 32,
+    "databaseName": 64,
+    "masterUsername": 16,
+    "region": 32,
+    "vault.path": 256,
+    "consul.key": 256,
+    "tag key": 128,
+    "tag value": 256,
+}
+# RDS allows 50 tags per resource; the pack sets 3 of its own.
+MAX_USER_TAGS = 50 - 3
+RESERVED_TAG_PREFIXES = ("st2-aws/", "aws:", "rds:")
+# RDS tag keys and values: Unicode letters, digits, white space and these.
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+# RDS limits (CreateDBInstance API reference, gp2/gp3 storage).
+STORAGE_GB = {"postgres": (20, 65536), "mysql": (20, 65536), "mariadb": (20, 65536)}
+# Oldest major (minor for MySQL/MariaDB) still in RDS standard support: older ones are legacy.
+MIN_VERSION = {"postgres": (13,), "mysql": (8, 0), "mariadb": (10, 5)}
+# Version numbers RDS uses: PostgreSQL 16 or 16.4; MySQL 8.0.39; MariaDB 10.11.9. Each part has
+# at most two (three for a patch) digits, so nothing reaches int() that is absurd.
+VERSION_FORM = {
+    "postgres": (re.compile(r"^[1-9][0-9]?(\.[0-9]{1,2})?$"),
+                 "MAJOR or MAJOR.MINOR, e.g. 16 or 16.4"),
+    "mysql": (re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}(\.[0-9]{1,3})?$"),
+              "MAJOR.MINOR[.PATCH], e.g. 8.0 or 8.0.39"),
+    "mariadb": (re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}(\.[0-9]{1,3})?$"),
+                "MAJOR.MINOR[.PATCH], e.g. 10.11 or 10.11.9"),
+}
+DB_NAME_MAX = {"postgres": 63, "mysql": 64, "mariadb": 64}
+USERNAME_MAX = {"postgres": 63, "mysql": 16, "mariadb": 16}
+SQL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# db.<family><generation><options>.<size>: db.t3.micro, db.r6g.2xlarge, db.m7i.metal-48xl.
+INSTANCE_CLASS = re.compile(
+    r"^db\.[a-z]+[1-9][a-z0-9-]*\."
+    r"(nano|micro|small|medium|large|xlarge|[1-9][0-9]?xlarge|metal|metal-[1-9][0-9]?xl)$")
+INSTANCE_CLASS_EXAMPLE = "db.<family><generation>.<size> such as db.m5.large or db.r6g.2xlarge"
+KV_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+QUOTE_MAX = 60
+
+
+def quote(value):
+    """``value`` for a message: strings in quotes, others as repr, cut to about 60 characters
+    (with how long the whole was), non-printable characters escaped."""
+    if isinstance(value, str):
+        if len(value) > QUOTE_MAX:
+            return "%r... (%d characters)" % (value[:QUOTE_MAX], len(value))
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        kind = "an object" if isinstance(value, dict) else "an array"
+        return "%s of %d item%s" % (kind, len(value), "" if len(value) == 1 else "s")
+    text = repr(value)
+    return text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX] + "..."
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _key(key):
+    """A map key for a field name in a message (bounded)."""
+    text = key if isinstance(key, str) else repr(key)
+    return text if len(text) <= 40 and text.isprintable() else quote(text)
+
+
+def parse_version(text):
+    """The leading numeric parts of a dotted version (``8.0.mysql_aurora.3`` -> (8, 0)); at
+    most 4 parts of at most 6 digits each are read."""
+    parts = []
+    for part in str(text).split(".")[:4]:
+        digits = re.match(r"^[0-9]{1,6}", part)
+        if not digits:
+            break
+        parts.append(int(digits.group(0)))
+    return tuple(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def rds_regions():
+    """Every region botocore's endpoint data lists for RDS, all partitions (no AWS call)."""
+    import botocore.session  # pylint: disable=import-outside-toplevel
+
+    session = botocore.session.get_session()
+    regions = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("rds", partition_name=partition))
+    return frozenset(regions)
+
+
+def validate_spec(spec, namespace=None, layout=None):
+    """Every problem in ``spec`` (empty when valid); each names its field.
+
+    With ``namespace`` and ``layout`` (lib.kv_layout.Layout), spec.vault.path and
+    spec.consul.key must lie under the namespace's prefixes.
+    """
+    if not isinstance(spec, dict):
+        return ["spec: expected an object, got %s" % quote(spec)]
+    errors = []
+    unknown = sorted((k for k in spec if k not in SPEC_FIELDS), key=str)
+    for key in unknown[:3]:
+        errors.append("spec.%s: unknown field; expected one of %s"
+                      % (_key(key), ", ".join(SPEC_FIELDS)))
+    if len(unknown) > 3:
+        errors.append("spec: %d more unknown fields" % (len(unknown) - 3))
+    engine = spec.get("engine")
+    if not isinstance(engine, str) or engine not in ENGINES:
+        errors.append("spec.engine: expected one of %s, got %s"
+                      % (", ".join(ENGINES), "nothing" if engine is None else quote(engine)))
+        engine = None
+    errors += _validate_version(spec, engine)
+    errors += _validate_size(spec)
+    errors += _validate_storage(spec, engine)
+    errors += _validate_names(spec, engine)
+    policy = spec.get("deletionPolicy", DEFAULTS["deletionPolicy"])
+    if not isinstance(policy, str) or policy not in DELETION_POLICIES:
+        errors.append("spec.deletionPolicy: expected one of %s, got %s"
+                      % (", ".join(DELETION_POLICIES), quote(policy)))
+    errors += _validate_region(spec.get("region"))
+    for section, key, kind in (("vault", "path", "vault"), ("consul", "key", "consul")):
+        errors += _validate_location(spec, section, key, kind, namespace, layout)
+    errors += _validate_tags(spec.get("tags"))
+    return errors
+
+
+def _validate_version(spec, engine):
+    version = spec.get("engineVersion")
+    if version in (None, ""):
+        return []
+    if not isinstance(version, str):
+        return ["spec.engineVersion: expected a string such as \"16.4\", got %s" % quote(version)]
+    if engine is None:
+        return []
+    form, example = VERSION_FORM[engine]
+    if not form.match(version):
+        return ["spec.engineVersion: expected a %s version %s, got %s"
+                % (engine, example, quote(version))]
+    minimum = MIN_VERSION[engine]
+    if parse_version(version)[:len(minimum)] < minimum:
+        return ["spec.engineVersion: %s %s is past RDS standard support; expected %s or later"
+                % (engine, version, ".".join(str(p) for p in minimum))]
+    return []
+
+
+def _validate_size(spec):
+    errors = []
+    size, klass = spec.get("instanceSize"), spec.get("instanceClass")
+    if size not in (None, "") and klass not in (None, ""):
+        errors.append("spec.instanceClass: set either instanceSize or instanceClass, not both "
+                      "(got instanceSize %s and instanceClass %s)" % (quote(size), quote(klass)))
+    if size not in (None, "") and (not isinstance(size, str) or size not in SIZES):
+        errors.append("spec.instanceSize: expected one of %s, got %s"
+                      % (", ".join(SIZES), quote(size)))
+    if klass not in (None, "") and not (isinstance(klass, str) and INSTANCE_CLASS.match(klass)):
+        errors.append("spec.instanceClass: expected an RDS instance class %s, got %s"
+                      % (INSTANCE_CLASS_EXAMPLE, quote(klass)))
+    return errors
+
+
+def _validate_storage(spec, engine):
+    storage = spec.get("storageGB", DEFAULTS["storageGB"])
+    low, high = STORAGE_GB.get(engine, (20, 65536))
+    if not _is_int(storage):
+        return ["spec.storageGB: expected an integer number of GiB, got %s" % quote(storage)]
+    if not low <= storage <= high:
+        return ["spec.storageGB: expected %d to %d GiB%s, got %s"
+                % (low, high, " for %s" % engine if engine else "", quote(storage))]
+    return []
+
+
+def _validate_names(spec, engine):
+    errors = []
+    checks = (("databaseName", DB_NAME_MAX, RESERVED_DB_NAMES, None, "database"),
+              ("masterUsername", USERNAME_MAX, RESERVED_USERNAMES, DEFAULTS["masterUsername"],
+               "user"))
+    for field, max_len, reserved, default, what in checks:
+        value = spec.get(field, default)
+        if value in (None, ""):
+            continue
+        limit = max_len.get(engine, 63)
+        if not isinstance(value, str) or not SQL_NAME.match(value) or len(value) > limit:
+            for_engine = " for %s" % engine if engine else ""
+            errors.append("spec.%s: expected 1 to %d letters, digits or underscores starting with "
+                          "a letter%s, got %s" % (field, limit, for_engine, quote(value)))
+            continue
+        if not engine:
+            continue
+        lower = value.lower()
+        if lower in RESERVED_WORDS[engine]:
+            errors.append("spec.%s: %s is a word %s reserves; choose another name"
+                          % (field, quote(value), engine))
+        elif lower in reserved[engine] or (
+                what == "user" and lower.startswith(RESERVED_USERNAME_PREFIXES[engine])):
+            errors.append("spec.%s: %s is reserved by %s; choose another name"
+                          % (field, quote(value), engine))
+    return errors
+
+
+def _validate_region(region):
+    if region in (None, ""):
+        return []
+    if not isinstance(region, str) or region not in rds_regions():
+        return ["spec.region: expected an AWS region where RDS is offered, such as eu-west-1 "
+                "(botocore's endpoint data lists %d), got %s"
+                % (len(rds_regions()), quote(region))]
+    return []
+
+
+def _validate_location(spec, section, key, kind, namespace, layout):
+    block = spec.get(section)
+    if block in (None, {}):
+        return []
+    if not isinstance(block, dict):
+        return ["spec.%s: expected an object with %s, got %s" % (section, key, quote(block))]
+    errors = ["spec.%s.%s: unknown field; expected only %s" % (section, _key(k), key)
+              for k in sorted(block, key=str) if k != key][:2]
+    value = block.get(key)
+    if value in (None, ""):
+        return errors
+    field = "spec.%s.%s" % (section, key)
+    problem = kv_path_problem(field, value, LIMITS["%s.%s" % (section, key)])
+    if problem is None and layout is not None and namespace is not None:
+        problem = layout.problem(kind, value, namespace)
+    return errors + ([problem] if problem else [])
+
+
+def kv_path_problem(field, value, max_length=256):
+    """None when ``value`` is a relative Vault/Consul path such as ``team-a/orders-db``, else a
+    message naming ``field``. "." and ".." segments are refused: HTTP clients fold them away, so
+    they would address another path than the one checked."""
+    if (not isinstance(value, str) or len(value) > max_length or not KV_PATH.match(value)
+            or {".", ".."} & set(value.split("/"))):
+        return ("%s: expected a relative path of at most %d letters, digits, '_', '.', '-' "
+                "separated by '/', got %s" % (field, max_length, quote(value)))
+    return None
+
+
+def check_kv_path(field, value):
+    """Raise ``ValueError`` (the message of ``kv_path_problem``) unless ``value`` is a path."""
+    problem = kv_path_problem(field, value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def check_text(field, value, expected):
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is a non-blank string (StackStorm's
+    ``required: true`` lets an empty string through)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("%s: expected %s, got %s" % (field, expected, quote(value)))
+    return value
+
+
+def _tag_text_problem(text, what, minimum, maximum):
+    """Why RDS would refuse ``text`` as a tag key or value, or None."""
+    if not isinstance(text, str):
+        return "expected a string, got %s" % quote(text)
+    if not minimum <= len(text) <= maximum:
+        return "expected %d to %d characters, got %d" % (minimum, maximum, len(text))
+    if text.lower().startswith(RESERVED_TAG_PREFIXES):
+        return ("%ss starting with %s (in any case) are reserved"
+                % (what, ", ".join(RESERVED_TAG_PREFIXES)))
+    for char in text:
+        if unicodedata.category(char)[0] not in "LNZ" and char not in TAG_PUNCTUATION:
+            name = unicodedata.name(char, None) or (
+                "a control character" if unicodedata.category(char) == "Cc"
+                else "category %s" % unicodedata.category(char))
+            return ("expected Unicode letters, digits, spaces and _ . : / = + - @ only, "
+                    "got U+%04X (%s)" % (ord(char), name))
+    return None
+
+
+def _validate_tags(tags):
+    if tags in (None, {}):
+        return []
+    if not isinstance(tags, dict):
+        return ["spec.tags: expected a map of strings, got %s" % quote(tags)]
+    errors = []
+    if len(tags) > MAX_USER_TAGS:
+        return ["spec.tags: expected at most %d tags (RDS allows 50, the pack sets 3), got %d"
+                % (MAX_USER_TAGS, len(tags))]
+    for key in sorted(tags, key=str):
+        problem = _tag_text_problem(key, "key", 1, LIMITS["tag key"])
+        if problem:
+            errors.append("spec.tags: key %s: %s" % (quote(key), problem))
+            continue
+        problem = _tag_text_problem(tags[key], "value", 0, LIMITS["tag value"])
+        if problem:
+            errors.append("spec.tags.%s: %s" % (_key(key), problem))
+    return errors

@@ -1,0 +1,181 @@
+"""A valid Database spec as RDS parameters: identifiers, tags, create and modify arguments.
+
+Pure functions (no AWS call), used by the plan and the drift report. ``modify_params`` and
+``adoption`` read a DBInstances[] item as describe_db_instances returns it and tolerate one
+that lacks or garbles fields (they are then reported, never raised).
+"""
+
+import hashlib
+import re
+
+from lib.database_spec import DEFAULTS, RESERVED_TAG_PREFIXES, parse_version
+
+__all__ = [
+    "TAG_UID", "TAG_NAMESPACE", "TAG_NAME", "DEFAULT_INSTANCE_CLASSES",
+    "db_instance_identifier", "final_snapshot_identifier", "instance_class_for",
+    "resource_tags", "tag_map", "adoption", "create_params", "modify_params",
+    "compare_versions", "version_satisfies",
+]
+
+TAG_UID = "st2-aws/uid"
+TAG_NAMESPACE = "st2-aws/namespace"
+TAG_NAME = "st2-aws/name"
+DEFAULT_INSTANCE_CLASSES = {
+    "small": "db.t3.small",
+    "medium": "db.t3.medium",
+    "large": "db.m5.large",
+    "xlarge": "db.m5.xlarge",
+    "huge": "db.m5.4xlarge",
+}
+
+
+def _short_hash(text, length=8):
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:length]
+
+
+def db_instance_identifier(namespace, name):
+    """RDS identifier for namespace/name: ``<slug>-<8 hex of sha256(namespace/name)>``.
+
+    RDS rules: 1-63 letters, digits or hyphens, starting with a letter, no trailing hyphen and
+    no two consecutive hyphens. The slug keeps it readable; the hash keeps distinct resources
+    apart even when their slugs collide (``a-b/c`` and ``a/b-c``) or are truncated.
+    """
+    digest = _short_hash("%s/%s" % (namespace, name))
+    slug = re.sub(r"[^a-z0-9]+", "-", ("%s-%s" % (namespace, name)).lower())
+    slug = re.sub(r"^[^a-z]+", "", slug)  # must start with a letter
+    slug = slug[:63 - 1 - len(digest)].strip("-")
+    return "%s-%s" % (slug or "db", digest)
+
+
+def final_snapshot_identifier(identifier, uid):
+    """Snapshot name for the Snapshot deletion policy: stable per resource incarnation (uid)."""
+    return "%s-final-%s" % (identifier, _short_hash(uid))
+
+
+def compare_versions(left, right):
+    """-1, 0 or 1 comparing dotted versions component by component (missing parts are 0)."""
+    a, b = parse_version(left), parse_version(right)
+    width = max(len(a), len(b))
+    a, b = a + (0,) * (width - len(a)), b + (0,) * (width - len(b))
+    return (a > b) - (a < b)
+
+
+def version_satisfies(wanted, actual):
+    """True when ``actual`` is ``wanted`` or a release of it ("16" and "16.3" accept "16.3")."""
+    want = parse_version(wanted)
+    return parse_version(actual)[:len(want)] == want
+
+
+def instance_class_for(spec, instance_classes=None):
+    """spec.instanceClass, else the configured class for spec.instanceSize (default small)."""
+    if spec.get("instanceClass"):
+        return spec["instanceClass"]
+    classes = dict(DEFAULT_INSTANCE_CLASSES)
+    classes.update(instance_classes or {})
+    return classes.get(spec.get("instanceSize") or DEFAULTS["instanceSize"])
+
+
+def resource_tags(namespace, name, uid, user_tags=None):
+    """RDS Tags: the pack's ownership tags first, then the user's, sorted by key."""
+    tags = [{"Key": TAG_UID, "Value": uid}, {"Key": TAG_NAMESPACE, "Value": namespace},
+            {"Key": TAG_NAME, "Value": name}]
+    for key in sorted(user_tags or {}):
+        if not key.lower().startswith(RESERVED_TAG_PREFIXES):
+            tags.append({"Key": key, "Value": user_tags[key]})
+    return tags
+
+
+def tag_map(instance):
+    """{Key: Value} of a DBInstances[] item's TagList (items that are not tags are skipped)."""
+    tags = (instance or {}).get("TagList") if isinstance(instance, dict) else None
+    return {t.get("Key"): t.get("Value") for t in tags or [] if isinstance(t, dict)
+            and isinstance(t.get("Key"), str)}
+
+
+def adoption(instance, uid):
+    """none (no instance), adopt (tagged with this uid) or conflict (another uid, or none)."""
+    if not instance:
+        return "none"
+    return "adopt" if tag_map(instance).get(TAG_UID) == uid else "conflict"
+
+
+def create_params(identifier, namespace, name, uid, spec, instance_classes=None,
+                  db_subnet_group_name=None, vpc_security_group_ids=None):
+    """Keyword arguments of rds.create_db_instance for a valid spec."""
+    params = {
+        "DBInstanceIdentifier": identifier,
+        "Engine": spec["engine"],
+        "DBInstanceClass": instance_class_for(spec, instance_classes),
+        "AllocatedStorage": spec.get("storageGB", DEFAULTS["storageGB"]),
+        "MasterUsername": spec.get("masterUsername") or DEFAULTS["masterUsername"],
+        "ManageMasterUserPassword": True,
+        "StorageEncrypted": True,
+        "CopyTagsToSnapshot": True,
+        "PubliclyAccessible": False,
+        "Tags": resource_tags(namespace, name, uid, spec.get("tags")),
+    }
+    if spec.get("engineVersion"):
+        params["EngineVersion"] = spec["engineVersion"]
+    if spec.get("databaseName"):
+        params["DBName"] = spec["databaseName"]
+    if db_subnet_group_name:
+        params["DBSubnetGroupName"] = db_subnet_group_name
+    if vpc_security_group_ids:
+        params["VpcSecurityGroupIds"] = list(vpc_security_group_ids)
+    return params
+
+
+def _int_or_none(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text_or_none(value):
+    return value if isinstance(value, str) and value else None
+
+
+def modify_params(spec, instance, instance_classes=None):
+    """(params, errors): rds.modify_db_instance kwargs for what differs from ``instance``.
+
+    Pending modifications count as done, so a retried update asks for nothing new. Storage
+    only grows and engine versions only go up on RDS: the opposite is an error, not a change.
+    """
+    if not isinstance(instance, dict) or not _text_or_none(instance.get("DBInstanceIdentifier")):
+        return {}, ["current_instance: expected a DBInstances[] item of describe_db_instances "
+                    "with a DBInstanceIdentifier"]
+    pending = instance.get("PendingModifiedValues")
+    pending = pending if isinstance(pending, dict) else {}
+    changes, errors = {}, []
+    engine = instance.get("Engine")
+    if spec.get("engine") != engine:
+        engine = str(engine)[:32]
+        errors.append("spec.engine: the instance runs %s; changing the engine of an existing "
+                      "instance is not possible, expected %s" % (engine, engine))
+        return {}, errors
+    klass = instance_class_for(spec, instance_classes)
+    if klass != (_text_or_none(pending.get("DBInstanceClass"))
+                 or instance.get("DBInstanceClass")):
+        changes["DBInstanceClass"] = klass
+    storage = spec.get("storageGB", DEFAULTS["storageGB"])
+    actual = _int_or_none(pending.get("AllocatedStorage"))
+    actual = actual if actual is not None else _int_or_none(instance.get("AllocatedStorage"))
+    if actual is not None and storage < actual:
+        errors.append("spec.storageGB: RDS storage cannot shrink; expected at least %d, got %d"
+                      % (actual, storage))
+    elif storage != actual:
+        changes["AllocatedStorage"] = storage
+    wanted = spec.get("engineVersion")
+    actual = (_text_or_none(pending.get("EngineVersion"))
+              or _text_or_none(instance.get("EngineVersion")))
+    if wanted and actual and parse_version(actual) and not version_satisfies(wanted, actual):
+        if compare_versions(wanted, actual) < 0:
+            errors.append("spec.engineVersion: the instance runs %s %s and cannot be downgraded; "
+                          "expected %s or later" % (spec["engine"], actual[:32], actual[:32]))
+        else:
+            changes["EngineVersion"] = wanted
+            if parse_version(wanted)[0] != parse_version(actual)[0]:
+                changes["AllowMajorVersionUpgrade"] = True
+    if errors or not changes:
+        return {}, errors
+    changes["DBInstanceIdentifier"] = instance["DBInstanceIdentifier"]
+    changes["ApplyImmediately"] = True
+    return changes, errors

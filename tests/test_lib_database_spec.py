@@ -1,0 +1,211 @@
+"""lib/database_spec.py: every check the pack makes on a spec, and what each message says."""
+
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lib.database_spec import (LIMITS, MAX_USER_TAGS, SPEC_FIELDS, quote, rds_regions,
+                               validate_spec)
+from lib.kv_layout import Layout
+from tests.fixtures.database.support import crd_schema, payload
+from tests.hostile_specs import json_values, specs
+
+PATH_RULE = "a relative path of at most 256 letters, digits, '_', '.', '-' separated by '/'"
+
+
+def test_valid_spec_has_no_errors():
+    assert validate_spec(payload()["spec"]) == []
+    assert validate_spec({"engine": "mysql"}) == []
+    assert validate_spec(dict(payload()["spec"], engineVersion="", region="",
+                              vault={"path": ""}, consul={"key": ""})) == []
+
+
+@pytest.mark.parametrize("spec,errors", [
+    ({"engine": "postgres", "instanceSize": "giant"},
+     ["spec.instanceSize: expected one of small, medium, large, xlarge, huge, got 'giant'"]),
+    ({},
+     ["spec.engine: expected one of postgres, mysql, mariadb, got nothing"]),
+    ({"engine": "oracle"},
+     ["spec.engine: expected one of postgres, mysql, mariadb, got 'oracle'"]),
+    ({"engine": ["postgres"]},
+     ["spec.engine: expected one of postgres, mysql, mariadb, got an array of 1 item"]),
+    ({"engine": "postgres", "instanceSize": "small", "instanceClass": "db.m5.large"},
+     ["spec.instanceClass: set either instanceSize or instanceClass, not both "
+      "(got instanceSize 'small' and instanceClass 'db.m5.large')"]),
+    ({"engine": "postgres", "instanceClass": "m5.large"},
+     ["spec.instanceClass: expected an RDS instance class db.<family><generation>.<size> such "
+      "as db.m5.large or db.r6g.2xlarge, got 'm5.large'"]),
+    ({"engine": "postgres", "instanceClass": "db.x.y"},
+     ["spec.instanceClass: expected an RDS instance class db.<family><generation>.<size> such "
+      "as db.m5.large or db.r6g.2xlarge, got 'db.x.y'"]),
+    ({"engine": "postgres", "instanceClass": "db.m5.huge"},
+     ["spec.instanceClass: expected an RDS instance class db.<family><generation>.<size> such "
+      "as db.m5.large or db.r6g.2xlarge, got 'db.m5.huge'"]),
+    ({"engine": "postgres", "engineVersion": "9.6"},
+     ["spec.engineVersion: postgres 9.6 is past RDS standard support; expected 13 or later"]),
+    ({"engine": "mysql", "engineVersion": "5.7.44"},
+     ["spec.engineVersion: mysql 5.7.44 is past RDS standard support; expected 8.0 or later"]),
+    ({"engine": "mysql", "engineVersion": "8"},
+     ["spec.engineVersion: expected a mysql version MAJOR.MINOR[.PATCH], e.g. 8.0 or 8.0.39, "
+      "got '8'"]),
+    ({"engine": "postgres", "engineVersion": "15.4.1"},
+     ["spec.engineVersion: expected a postgres version MAJOR or MAJOR.MINOR, e.g. 16 or 16.4, "
+      "got '15.4.1'"]),
+    ({"engine": "postgres", "engineVersion": "16.999"},
+     ["spec.engineVersion: expected a postgres version MAJOR or MAJOR.MINOR, e.g. 16 or 16.4, "
+      "got '16.999'"]),
+    ({"engine": "mysql", "engineVersion": "8.0.1234"},
+     ["spec.engineVersion: expected a mysql version MAJOR.MINOR[.PATCH], e.g. 8.0 or 8.0.39, "
+      "got '8.0.1234'"]),
+    ({"engine": "postgres", "engineVersion": "9" * 5000},
+     ["spec.engineVersion: expected a postgres version MAJOR or MAJOR.MINOR, e.g. 16 or 16.4, "
+      "got %r... (5000 characters)" % ("9" * 60)]),
+    ({"engine": "postgres", "engineVersion": 16},
+     ["spec.engineVersion: expected a string such as \"16.4\", got 16"]),
+    ({"engine": "mariadb", "engineVersion": "10.4"},
+     ["spec.engineVersion: mariadb 10.4 is past RDS standard support; expected 10.5 or later"]),
+    ({"engine": "postgres", "storageGB": 10},
+     ["spec.storageGB: expected 20 to 65536 GiB for postgres, got 10"]),
+    ({"engine": "postgres", "storageGB": "50"},
+     ["spec.storageGB: expected an integer number of GiB, got '50'"]),
+    ({"engine": "postgres", "storageGB": True},
+     ["spec.storageGB: expected an integer number of GiB, got True"]),
+    ({"engine": "postgres", "databaseName": "template1"},
+     ["spec.databaseName: 'template1' is reserved by postgres; choose another name"]),
+    ({"engine": "postgres", "databaseName": "select"},
+     ["spec.databaseName: 'select' is a word postgres reserves; choose another name"]),
+    ({"engine": "mysql", "databaseName": "Interval"},
+     ["spec.databaseName: 'Interval' is a word mysql reserves; choose another name"]),
+    ({"engine": "postgres", "masterUsername": "postgres"},
+     ["spec.masterUsername: 'postgres' is reserved by postgres; choose another name"]),
+    ({"engine": "postgres", "masterUsername": "pg_monitor"},
+     ["spec.masterUsername: 'pg_monitor' is reserved by postgres; choose another name"]),
+    ({"engine": "postgres", "masterUsername": "user"},
+     ["spec.masterUsername: 'user' is a word postgres reserves; choose another name"]),
+    ({"engine": "mysql", "databaseName": "orders-db"},
+     ["spec.databaseName: expected 1 to 64 letters, digits or underscores starting with a "
+      "letter for mysql, got 'orders-db'"]),
+    ({"engine": "mysql", "masterUsername": "a" * 17},
+     ["spec.masterUsername: expected 1 to 16 letters, digits or underscores starting with a "
+      "letter for mysql, got '%s'" % ("a" * 17)]),
+    ({"engine": "mariadb", "masterUsername": "root"},
+     ["spec.masterUsername: 'root' is reserved by mariadb; choose another name"]),
+    ({"engine": "postgres", "deletionPolicy": "Orphan"},
+     ["spec.deletionPolicy: expected one of Delete, Retain, Snapshot, got 'Orphan'"]),
+    ({"engine": "postgres", "region": "Europe"},
+     ["spec.region: expected an AWS region where RDS is offered, such as eu-west-1 (botocore's "
+      "endpoint data lists %d), got 'Europe'" % len(rds_regions())]),
+    ({"engine": "postgres", "region": "xx-yyyy-9"},
+     ["spec.region: expected an AWS region where RDS is offered, such as eu-west-1 (botocore's "
+      "endpoint data lists %d), got 'xx-yyyy-9'" % len(rds_regions())]),
+    ({"engine": "postgres", "vault": {"path": "/abs/../x"}},
+     ["spec.vault.path: expected %s, got '/abs/../x'" % PATH_RULE]),
+    ({"engine": "postgres", "vault": "team-a/x"},
+     ["spec.vault: expected an object with path, got 'team-a/x'"]),
+    ({"engine": "postgres", "consul": ["a"]},
+     ["spec.consul: expected an object with key, got an array of 1 item"]),
+    ({"engine": "postgres", "vault": {"path": "a/b", "mount": "x"}},
+     ["spec.vault.mount: unknown field; expected only path"]),
+    ({"engine": "postgres", "consul": {"key": "a/../b"}},
+     ["spec.consul.key: expected %s, got 'a/../b'" % PATH_RULE.replace("256", "256")]),
+    ({"engine": "postgres", "consul": {"key": "a/./b"}},
+     ["spec.consul.key: expected %s, got 'a/./b'" % PATH_RULE]),
+    ({"engine": "postgres", "tags": {"st2-aws/uid": "x", "aws:foo": "y"}},
+     ["spec.tags: key 'aws:foo': keys starting with st2-aws/, aws:, rds: (in any case) are "
+      "reserved",
+      "spec.tags: key 'st2-aws/uid': keys starting with st2-aws/, aws:, rds: (in any case) are "
+      "reserved"]),
+    ({"engine": "postgres", "tags": {"AWS:Foo": "y", "Rds:x": "z"}},
+     ["spec.tags: key 'AWS:Foo': keys starting with st2-aws/, aws:, rds: (in any case) are "
+      "reserved",
+      "spec.tags: key 'Rds:x': keys starting with st2-aws/, aws:, rds: (in any case) are "
+      "reserved"]),
+    ({"engine": "postgres", "tags": {"team": "rds:orders"}},
+     ["spec.tags.team: values starting with st2-aws/, aws:, rds: (in any case) are reserved"]),
+    ({"engine": "postgres", "tags": {"team": "a\x00b"}},
+     ["spec.tags.team: expected Unicode letters, digits, spaces and _ . : / = + - @ only, got "
+      "U+0000 (a control character)"]),
+    ({"engine": "postgres", "tags": {"te\nam": "a"}},
+     ["spec.tags: key 'te\\nam': expected Unicode letters, digits, spaces and _ . : / = + - @ "
+      "only, got U+000A (a control character)"]),
+    ({"engine": "postgres", "tags": {"team": "a;b"}},
+     ["spec.tags.team: expected Unicode letters, digits, spaces and _ . : / = + - @ only, got "
+      "U+003B (SEMICOLON)"]),
+    ({"engine": "postgres", "tags": {"k" * 129: "v"}},
+     ["spec.tags: key %r... (129 characters): expected 1 to 128 characters, got 129"
+      % ("k" * 60)]),
+    ({"engine": "postgres", "tags": {"team": "v" * 257}},
+     ["spec.tags.team: expected 0 to 256 characters, got 257"]),
+    ({"engine": "postgres", "tags": {"team": 5}},
+     ["spec.tags.team: expected a string, got 5"]),
+    ({"engine": "postgres", "tags": {str(i): "v" for i in range(48)}},
+     ["spec.tags: expected at most 47 tags (RDS allows 50, the pack sets 3), got 48"]),
+    ({"engine": "postgres", "storageGb": 50},
+     ["spec.storageGb: unknown field; expected one of engine, engineVersion, instanceSize, "
+      "instanceClass, storageGB, databaseName, masterUsername, deletionPolicy, vault, consul, "
+      "tags, region"]),
+    ("postgres", ["spec: expected an object, got 'postgres'"]),
+])
+def test_invalid_specs_name_field_and_expectation(spec, errors):
+    assert validate_spec(spec) == errors
+
+
+@pytest.mark.parametrize("good", [
+    {"instanceClass": "db.r6g.2xlarge"}, {"instanceClass": "db.m7i.metal-48xl"},
+    {"instanceClass": "db.t4g.micro"}, {"instanceClass": "db.x2iedn.24xlarge"},
+    {"engineVersion": "16.4"}, {"engineVersion": "16"}, {"region": "cn-north-1"},
+    {"region": "us-gov-west-1"}, {"region": "eu-west-1"},
+    {"tags": {"Team Name": "Zoë Øster", "cost:center/x": "a=b+c-d@e_f.g", "empty": ""}},
+    {"tags": {str(i): "v" for i in range(MAX_USER_TAGS)}},
+    {"databaseName": "orders", "masterUsername": "app_admin"},
+])
+def test_what_rds_accepts_passes(good):
+    assert validate_spec(dict({"engine": "postgres"}, **good)) == []
+
+
+def test_vault_and_consul_locations_must_be_under_the_namespace():
+    layout = Layout()
+    spec = {"engine": "postgres", "vault": {"path": "team-b/orders-db"},
+            "consul": {"key": "team-b/orders-db/config"}}
+    assert validate_spec(spec, "team-a", layout) == [
+        "spec.vault.path: 'team-b/orders-db' is outside the Vault paths of namespace team-a; "
+        "expected a path under 'team-a/' (pack config vault_path_prefix)",
+        "spec.consul.key: 'team-b/orders-db/config' is outside the Consul keys of namespace "
+        "team-a; expected a path under 'team-a/' (pack config consul_key_prefix)"]
+    assert validate_spec(spec, "team-b", layout) == []
+    # "team-a" is not a prefix of "team-ab/...": prefixes end with '/'
+    assert validate_spec({"engine": "postgres", "vault": {"path": "team-ab/x"}}, "team-a",
+                         layout)[0].startswith("spec.vault.path: 'team-ab/x' is outside")
+    # the prefix alone is not a path under it
+    assert validate_spec({"engine": "postgres", "vault": {"path": "team-a"}}, "team-a",
+                         layout)[0].startswith("spec.vault.path: 'team-a' is outside")
+
+
+def test_quote_is_bounded_and_escapes():
+    assert quote("a\x00b") == "'a\\x00b'"
+    assert quote("x" * 1000) == "%r... (1000 characters)" % ("x" * 60)
+    assert quote({"a": 1}) == "an object of 1 item"
+    assert quote(10 ** 100).endswith("...")
+
+
+def test_limits_are_what_the_crd_says():
+    spec = crd_schema()["properties"]["spec"]["properties"]
+    for field in ("engineVersion", "instanceClass", "databaseName", "masterUsername", "region"):
+        assert spec[field]["maxLength"] == LIMITS[field], field
+    assert spec["vault"]["properties"]["path"]["maxLength"] == LIMITS["vault.path"]
+    assert spec["consul"]["properties"]["key"]["maxLength"] == LIMITS["consul.key"]
+    assert spec["tags"]["maxProperties"] == MAX_USER_TAGS
+    assert spec["tags"]["additionalProperties"]["maxLength"] == LIMITS["tag value"]
+    assert set(spec) == set(SPEC_FIELDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=st.one_of(specs(), json_values()))
+def test_never_raises_and_every_message_is_bounded_and_names_a_field(spec):
+    errors = validate_spec(spec, "team-a", Layout())
+    assert isinstance(errors, list)
+    for error in errors:
+        assert error.startswith("spec"), error
+        assert len(error) <= 400, error
+    json.dumps(errors)

@@ -1,0 +1,175 @@
+"""lib/rds_params.py: identifiers, RDS create/modify parameters, adoption, versions."""
+
+import random
+import re
+import string
+
+import pytest
+
+from lib.rds_params import (DEFAULT_INSTANCE_CLASSES, adoption, create_params,
+                            db_instance_identifier, final_snapshot_identifier, modify_params,
+                            tag_map, version_satisfies)
+from tests.fixtures.database.support import payload
+
+RDS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+UID = "3f1c9a52-7d0e-4b8a-9f6e-2a4b5c6d7e8f"
+
+
+def assert_rds_identifier(identifier):
+    assert RDS_IDENTIFIER.match(identifier), identifier
+    assert not identifier.endswith("-") and "--" not in identifier, identifier
+
+
+# --- identifiers -----------------------------------------------------------------------------
+
+def test_identifier_is_readable_and_hashed():
+    assert db_instance_identifier("team-a", "orders-db") == "team-a-orders-db-f07cf474"
+    assert db_instance_identifier("team-a", "orders-db") == db_instance_identifier(
+        "team-a", "orders-db")
+
+
+def test_identifiers_of_names_with_the_same_slug_differ():
+    a, b = db_instance_identifier("a-b", "c"), db_instance_identifier("a", "b-c")
+    assert a.startswith("a-b-c-") and b.startswith("a-b-c-") and a != b
+
+
+@pytest.mark.parametrize("namespace,name", [
+    ("a" * 63, "b" * 253),                 # longest namespace and name
+    ("9lives", "x"),                       # namespace starting with a digit
+    ("0", "1.2.3"),                        # nothing but digits and dots
+    ("team-a", "orders..db--v2-"),         # dots and hyphen runs
+    ("team-a", "-" * 10),                  # nothing usable at all
+    ("ns", "UPPER.case_name"),             # not DNS names, but must not crash
+])
+def test_identifier_edge_cases_follow_rds_rules(namespace, name):
+    assert_rds_identifier(db_instance_identifier(namespace, name))
+
+
+def test_identifier_of_nothing_usable_falls_back_to_db():
+    assert db_instance_identifier("0", "1") == "db-%s" % db_instance_identifier("0", "1")[-8:]
+
+
+def test_identifier_rules_hold_for_many_generated_names():
+    rng = random.Random(20240601)  # fixed seed: the same cases every run
+    alphabet = string.ascii_lowercase + string.digits + "-."
+    seen = {}
+    for _ in range(3000):
+        namespace = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 63)))
+        name = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 253)))
+        identifier = db_instance_identifier(namespace, name)
+        assert_rds_identifier(identifier)
+        assert seen.setdefault(identifier, (namespace, name)) == (namespace, name)
+
+
+def test_final_snapshot_identifier_is_stable_per_uid():
+    ident = db_instance_identifier("team-a", "orders-db")
+    snap = final_snapshot_identifier(ident, UID)
+    assert re.match(r"^team-a-orders-db-f07cf474-final-[0-9a-f]{8}$", snap)
+    assert snap == final_snapshot_identifier(ident, UID)
+    assert snap != final_snapshot_identifier(ident, "another-uid")
+
+
+def test_version_satisfies():
+    assert version_satisfies("16", "16.3")
+    assert version_satisfies("16.3", "16.3")
+    assert not version_satisfies("16.4", "16.3")
+    assert not version_satisfies("1", "16.3")
+
+
+# --- translation -----------------------------------------------------------------------------
+
+def test_create_params_of_the_example():
+    spec = payload()["spec"]
+    assert create_params("team-a-orders-db-f07cf474", "team-a", "orders-db", UID, spec,
+                         {"medium": "db.r6g.large"}, "private-subnets", ["sg-1"]) == {
+        "DBInstanceIdentifier": "team-a-orders-db-f07cf474",
+        "Engine": "postgres",
+        "EngineVersion": "15.4",
+        "DBInstanceClass": "db.r6g.large",
+        "AllocatedStorage": 50,
+        "DBName": "orders",
+        "MasterUsername": "dbadmin",
+        "ManageMasterUserPassword": True,
+        "StorageEncrypted": True,
+        "CopyTagsToSnapshot": True,
+        "PubliclyAccessible": False,
+        "DBSubnetGroupName": "private-subnets",
+        "VpcSecurityGroupIds": ["sg-1"],
+        "Tags": [{"Key": "st2-aws/uid", "Value": UID},
+                 {"Key": "st2-aws/namespace", "Value": "team-a"},
+                 {"Key": "st2-aws/name", "Value": "orders-db"},
+                 {"Key": "cost-center", "Value": "1234"},
+                 {"Key": "team", "Value": "team-a"}],
+    }
+
+
+def test_create_params_defaults():
+    params = create_params("x-1", "ns", "x", UID, {"engine": "mariadb"})
+    assert params["DBInstanceClass"] == DEFAULT_INSTANCE_CLASSES["small"] == "db.t3.small"
+    assert params["AllocatedStorage"] == 20 and params["MasterUsername"] == "dbadmin"
+    assert "EngineVersion" not in params and "DBName" not in params
+    assert "DBSubnetGroupName" not in params and "VpcSecurityGroupIds" not in params
+
+
+def instance(**changes):
+    data = {"DBInstanceIdentifier": "team-a-orders-db-f07cf474", "Engine": "postgres",
+            "EngineVersion": "15.4", "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 50,
+            "TagList": [{"Key": "st2-aws/uid", "Value": UID}]}
+    data.update(changes)
+    return data
+
+
+def test_modify_params_only_what_changed():
+    spec = dict(payload()["spec"], instanceSize="large", storageGB=100, engineVersion="16.2")
+    assert modify_params(spec, instance()) == ({
+        "DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
+        "DBInstanceClass": "db.m5.large", "AllocatedStorage": 100, "EngineVersion": "16.2",
+        "AllowMajorVersionUpgrade": True}, [])
+
+
+def test_modify_params_nothing_changed_or_already_pending():
+    spec = payload()["spec"]
+    assert modify_params(spec, instance()) == ({}, [])
+    assert modify_params(dict(spec, engineVersion="15"), instance()) == ({}, [])
+    pending = instance(PendingModifiedValues={"DBInstanceClass": "db.m5.large",
+                                              "AllocatedStorage": 100})
+    assert modify_params(dict(spec, instanceSize="large", storageGB=100), pending) == ({}, [])
+
+
+def test_modify_params_refuses_shrink_downgrade_and_engine_change():
+    spec = payload()["spec"]
+    assert modify_params(dict(spec, storageGB=20), instance()) == (
+        {}, ["spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"])
+    assert modify_params(dict(spec, engineVersion="14.9"), instance()) == (
+        {}, ["spec.engineVersion: the instance runs postgres 15.4 and cannot be downgraded; "
+             "expected 15.4 or later"])
+    assert modify_params(dict(spec, engine="mysql"), instance()) == (
+        {}, ["spec.engine: the instance runs postgres; changing the engine of an existing "
+             "instance is not possible, expected postgres"])
+
+
+def test_adoption():
+    assert adoption(None, UID) == "none"
+    assert adoption(instance(), UID) == "adopt"
+    assert adoption(instance(), "other") == "conflict"
+    assert adoption(instance(TagList=[]), UID) == "conflict"
+
+
+def test_modify_params_tolerates_a_garbled_instance():
+    spec = payload()["spec"]
+    for garbled in (instance(AllocatedStorage="50"), instance(EngineVersion="8.0.mysql_aurora.3"),
+                    instance(PendingModifiedValues="x"), instance(EngineVersion=None),
+                    instance(DBInstanceClass=None), instance(TagList="x")):
+        params, errors = modify_params(spec, garbled)
+        assert isinstance(params, dict) and isinstance(errors, list)
+    assert modify_params(spec, {"Engine": "postgres"}) == (
+        {}, ["current_instance: expected a DBInstances[] item of describe_db_instances with a "
+             "DBInstanceIdentifier"])
+    assert tag_map({"TagList": [None, "x", {"Key": 5}, {"Key": "a", "Value": "b"}]}) == {"a": "b"}
+
+
+def test_user_tags_never_shadow_the_packs_own():
+    params = create_params("x-1", "ns", "x", UID, {"engine": "mariadb",
+                                                   "tags": {"ST2-AWS/uid": "evil", "a": "b"}})
+    assert [t["Key"] for t in params["Tags"]] == ["st2-aws/uid", "st2-aws/namespace",
+                                                  "st2-aws/name", "a"]
