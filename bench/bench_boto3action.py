@@ -14,12 +14,13 @@ moto: $AWS_ENDPOINT_URL if set, else `scripts/stack.sh up aws` and .stack/stack.
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+
+from cold_start import print_rows, run_cold  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -57,44 +58,21 @@ def moto_config():
             "aws_secret_access_key": aws["secret_access_key"]}
 
 
-def child_sys_path():
-    paths = [os.path.join(REPO, "actions")]
-    try:
-        import st2common.runners.base_action  # noqa: F401  pylint: disable=import-outside-toplevel
-    except ImportError:
-        paths.append(os.path.join(REPO, "tests", "st2_standin"))
-    return paths
-
-
-def ms(seconds):
-    return "%7.1f ms" % (seconds * 1000)
-
-
 def main(argv):
     runs = int(argv[1]) if len(argv) > 1 else 10
     service, action_name = "rds", "describe_db_instances"
     if len(argv) > 3:
         service, action_name = argv[2], argv[3]
     config = moto_config()
-    env = dict(os.environ, BENCH_CONFIG=json.dumps(config),
-               BENCH_SYS_PATH=json.dumps(child_sys_path()))
-    walls, parts = [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, service, action_name], env=env,
-                             check=True, capture_output=True, text=True).stdout
-        walls.append(time.perf_counter() - start)
-        parts.append(json.loads(out.strip().splitlines()[-1]))
+    walls, parts = run_cold(CHILD, (service, action_name), config, runs)
 
     print("aws.boto3action %s %s against %s, %d cold processes (%s)"
           % (service, action_name, config["endpoint_url"], runs, sys.executable))
-    print("%-44s %10s %10s" % ("", "min", "median"))
     rows = [("cold process, wall (start, import, 1 call)", walls),
             ("  import boto3action (boto3 + lib)", [p["import"] for p in parts]),
             ("  first call (session, client, request)", [p["first"] for p in parts]),
             ("second call, same process", [p["second"] for p in parts])]
-    for label, values in rows:
-        print("%-44s %s %s" % (label, ms(min(values)), ms(statistics.median(values))))
+    print_rows(rows, width=44)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,15 @@ Usage: .venv/bin/python bench/bench_kubernetes_call.py [N] [API METHOD]
 The API server: `scripts/stack.sh up kube` and $STACK_DIR/stack.json.
 """
 
-import json
 import os
-import statistics
-import subprocess
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from tests.stack_plugin import stack_section  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "bench"))
+from cold_start import print_rows, run_cold  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -43,45 +41,22 @@ print(json.dumps({"import": t1 - t0, "first": t2 - t1, "second": t3 - t2,
 """
 
 
-def child_sys_path():
-    paths = [os.path.join(REPO, "actions")]
-    try:
-        import st2common.runners.base_action  # noqa: F401  pylint: disable=import-outside-toplevel
-    except ImportError:
-        paths.append(os.path.join(REPO, "tests", "st2_standin"))
-    return paths
-
-
-def ms(seconds):
-    return "%7.1f ms" % (seconds * 1000)
-
-
 def main(argv):
     runs = int(argv[1]) if len(argv) > 1 else 10
     api, method = (argv[2], argv[3]) if len(argv) > 3 else ("CoreV1Api", "list_namespace")
     kube = stack_section("kube")
     config = {"kubeconfig": kube["kubeconfig"]}
-    env = dict(os.environ, BENCH_CONFIG=json.dumps(config),
-               BENCH_SYS_PATH=json.dumps(child_sys_path()))
-    walls, parts = [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, api, method], env=env,
-                             check=True, capture_output=True, text=True).stdout
-        walls.append(time.perf_counter() - start)
-        parts.append(json.loads(out.strip().splitlines()[-1]))
+    walls, parts = run_cold(CHILD, (api, method), config, runs)
 
     print("aws.kubernetes_call %s %s against %s, %d cold processes (%s)"
           % (api, method, kube["server"], runs, sys.executable))
     print("kubernetes imported by the import of the action module: %s"
           % any(p["kubernetes_at_import"] for p in parts))
-    print("%-46s %10s %10s" % ("", "min", "median"))
     rows = [("cold process, wall (start, import, 1 call)", walls),
             ("  import kubernetes_call (lib only)", [p["import"] for p in parts]),
             ("  first call (client import, config, request)", [p["first"] for p in parts]),
             ("second call, same process", [p["second"] for p in parts])]
-    for label, values in rows:
-        print("%-46s %s %s" % (label, ms(min(values)), ms(statistics.median(values))))
+    print_rows(rows, width=46)
 
 
 if __name__ == "__main__":
