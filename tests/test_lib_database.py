@@ -10,20 +10,12 @@ from lib.database import MAX_ERRORS, MAX_MESSAGE, plan, pruned_warnings
 from lib.database_objects import STATUS_LIMITS
 from lib.kv_layout import Layout
 from lib.rds_params import create_params, final_snapshot_identifier
-from tests.fixtures.database.support import payload
+from tests.fixtures.database.support import payload, rds_instance
 from tests.hostile_specs import json_values, specs
 from tests.st2_params import load_action, validate_output
 
 UID = "3f1c9a52-7d0e-4b8a-9f6e-2a4b5c6d7e8f"
 META = load_action("database_plan")
-
-
-def instance(**changes):
-    data = {"DBInstanceIdentifier": "team-a-orders-db-f07cf474", "Engine": "postgres",
-            "EngineVersion": "15.4", "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 50,
-            "TagList": [{"Key": "st2-aws/uid", "Value": UID}]}
-    data.update(changes)
-    return data
 
 
 def test_plan_of_new_resource():
@@ -81,24 +73,24 @@ def test_plan_of_invalid_spec_keeps_what_deletion_needs():
 
 
 def test_plan_conflict_names_the_owner():
-    result = plan(payload(), instance(TagList=[{"Key": "st2-aws/uid", "Value": "someone"}]), {})
+    result = plan(payload(), rds_instance(TagList=[{"Key": "st2-aws/uid", "Value": "someone"}]), {})
     assert (result["valid"], result["adoption"], result["modify_params"]) == (True, "conflict", {})
     assert result["message"] == ("RDS instance team-a-orders-db-f07cf474 already exists and "
                                  "belongs to Database uid someone; it is not adopted or changed")
-    untagged = plan(payload(), instance(TagList=[]), {})
+    untagged = plan(payload(), rds_instance(TagList=[]), {})
     assert untagged["message"].endswith("belongs to no Database (no st2-aws/uid tag); it is not "
                                         "adopted or changed")
 
 
 def test_plan_adopt_with_changes():
-    result = plan(payload(spec=dict(payload()["spec"], storageGB=80)), instance(), {})
+    result = plan(payload(spec=dict(payload()["spec"], storageGB=80)), rds_instance(), {})
     assert (result["valid"], result["adoption"]) == (True, "adopt")
     assert result["modify_params"] == {"DBInstanceIdentifier": "team-a-orders-db-f07cf474",
                                        "AllocatedStorage": 80, "ApplyImmediately": True}
 
 
 def test_plan_adopt_with_impossible_change_is_invalid():
-    result = plan(payload(spec=dict(payload()["spec"], storageGB=20)), instance(), {})
+    result = plan(payload(spec=dict(payload()["spec"], storageGB=20)), rds_instance(), {})
     assert (result["valid"], result["modify_params"]) == (False, {})
     assert result["errors"] == [
         "spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"]
@@ -171,7 +163,7 @@ RESOURCES = st.one_of(
 
 
 @settings(max_examples=400, deadline=None)
-@given(resource=RESOURCES, current=st.one_of(st.none(), json_values(), st.just(instance())))
+@given(resource=RESOURCES, current=st.one_of(st.none(), json_values(), st.just(rds_instance())))
 def test_the_plan_never_raises_and_its_result_satisfies_the_output_schema(resource, current):
     result = plan(resource, current, {})
     validate_output(META, result)

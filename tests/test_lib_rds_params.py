@@ -9,7 +9,7 @@ import pytest
 from lib.rds_params import (DEFAULT_INSTANCE_CLASSES, adoption, create_params,
                             db_instance_identifier, final_snapshot_identifier, modify_params,
                             tag_map, version_satisfies)
-from tests.fixtures.database.support import payload
+from tests.fixtures.database.support import payload, rds_instance
 
 RDS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 UID = "3f1c9a52-7d0e-4b8a-9f6e-2a4b5c6d7e8f"
@@ -111,17 +111,9 @@ def test_create_params_defaults():
     assert "DBSubnetGroupName" not in params and "VpcSecurityGroupIds" not in params
 
 
-def instance(**changes):
-    data = {"DBInstanceIdentifier": "team-a-orders-db-f07cf474", "Engine": "postgres",
-            "EngineVersion": "15.4", "DBInstanceClass": "db.t3.medium", "AllocatedStorage": 50,
-            "TagList": [{"Key": "st2-aws/uid", "Value": UID}]}
-    data.update(changes)
-    return data
-
-
 def test_modify_params_only_what_changed():
     spec = dict(payload()["spec"], instanceSize="large", storageGB=100, engineVersion="16.2")
-    assert modify_params(spec, instance()) == ({
+    assert modify_params(spec, rds_instance()) == ({
         "DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
         "DBInstanceClass": "db.m5.large", "AllocatedStorage": 100, "EngineVersion": "16.2",
         "AllowMajorVersionUpgrade": True}, [])
@@ -129,37 +121,38 @@ def test_modify_params_only_what_changed():
 
 def test_modify_params_nothing_changed_or_already_pending():
     spec = payload()["spec"]
-    assert modify_params(spec, instance()) == ({}, [])
-    assert modify_params(dict(spec, engineVersion="15"), instance()) == ({}, [])
-    pending = instance(PendingModifiedValues={"DBInstanceClass": "db.m5.large",
-                                              "AllocatedStorage": 100})
+    assert modify_params(spec, rds_instance()) == ({}, [])
+    assert modify_params(dict(spec, engineVersion="15"), rds_instance()) == ({}, [])
+    pending = rds_instance(PendingModifiedValues={"DBInstanceClass": "db.m5.large",
+                                                  "AllocatedStorage": 100})
     assert modify_params(dict(spec, instanceSize="large", storageGB=100), pending) == ({}, [])
 
 
 def test_modify_params_refuses_shrink_downgrade_and_engine_change():
     spec = payload()["spec"]
-    assert modify_params(dict(spec, storageGB=20), instance()) == (
+    assert modify_params(dict(spec, storageGB=20), rds_instance()) == (
         {}, ["spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"])
-    assert modify_params(dict(spec, engineVersion="14.9"), instance()) == (
+    assert modify_params(dict(spec, engineVersion="14.9"), rds_instance()) == (
         {}, ["spec.engineVersion: the instance runs postgres 15.4 and cannot be downgraded; "
              "expected 15.4 or later"])
-    assert modify_params(dict(spec, engine="mysql"), instance()) == (
+    assert modify_params(dict(spec, engine="mysql"), rds_instance()) == (
         {}, ["spec.engine: the instance runs postgres; changing the engine of an existing "
              "instance is not possible, expected postgres"])
 
 
 def test_adoption():
     assert adoption(None, UID) == "none"
-    assert adoption(instance(), UID) == "adopt"
-    assert adoption(instance(), "other") == "conflict"
-    assert adoption(instance(TagList=[]), UID) == "conflict"
+    assert adoption(rds_instance(), UID) == "adopt"
+    assert adoption(rds_instance(), "other") == "conflict"
+    assert adoption(rds_instance(TagList=[]), UID) == "conflict"
 
 
 def test_modify_params_tolerates_a_garbled_instance():
     spec = payload()["spec"]
-    for garbled in (instance(AllocatedStorage="50"), instance(EngineVersion="8.0.mysql_aurora.3"),
-                    instance(PendingModifiedValues="x"), instance(EngineVersion=None),
-                    instance(DBInstanceClass=None), instance(TagList="x")):
+    for garbled in (rds_instance(AllocatedStorage="50"),
+                    rds_instance(EngineVersion="8.0.mysql_aurora.3"),
+                    rds_instance(PendingModifiedValues="x"), rds_instance(EngineVersion=None),
+                    rds_instance(DBInstanceClass=None), rds_instance(TagList="x")):
         params, errors = modify_params(spec, garbled)
         assert isinstance(params, dict) and isinstance(errors, list)
     assert modify_params(spec, {"Engine": "postgres"}) == (
