@@ -29,6 +29,7 @@ ST2_PINS = {
     "cryptography": "43.0.3",
     "eventlet": "0.40.3",
     "greenlet": "3.1.1",
+    "jinja2": "3.1.6",
     "jsonschema": "4.26.0",
     "pytest": "7.0.1",
     "python-dateutil": "2.9.0.post0",
