@@ -132,11 +132,6 @@ class ResourceState(object):
             return None  # a hash collision: not that object
         return uid
 
-    def text(self, uid):
-        """The stored JSON text of ``uid``'s record, or None."""
-        packed = self._records.get(uid)
-        return None if packed is None else unpack(packed)
-
     # ---------------------------------------------------------------- changing
     def put(self, payload):
         """Remember ``payload`` as the last one emitted for its uid; True if the uid is new."""

@@ -147,8 +147,11 @@ class StateStore(object):
             new = 0
             for kvp in page or []:
                 name = kvp.name.split(":", 1)[-1]  # "<pack>.<class>:<local name>"
-                if name.startswith(self.prefix) and name not in values:
-                    values[name[len(self.prefix):]] = kvp.value
+                if not name.startswith(self.prefix):
+                    continue
+                name = name[len(self.prefix):]
+                if name not in values:
+                    values[name] = kvp.value
                     new += 1
             if not new:  # an empty page, or a service that does not page (a test double)
                 return values

@@ -520,7 +520,7 @@ class _ResourceWatcher(object):
                     old = self.state.uid_named(metadata.get("namespace"), metadata.get("name"))
                     if old is not None:
                         unseen.discard(old)
-                        self._emit_gone(old)
+                        self._emit_deleted(old, deleted_payload(self.state.get(old)))
                 self._upsert(obj)
             metadata = body.get("metadata") or {}
             token = metadata.get("continue")
@@ -528,9 +528,9 @@ class _ResourceWatcher(object):
                 break
             del body
         gone = [(self.state.get(uid), uid) for uid in unseen]  # deleted while not watching
-        for _, uid in sorted(gone, key=lambda item: (item[0]["namespace"] or "",
-                                                     item[0]["name"], item[1])):
-            self._emit_gone(uid)
+        for previous, uid in sorted(gone, key=lambda item: (item[0]["namespace"] or "",
+                                                            item[0]["name"], item[1])):
+            self._emit_deleted(uid, deleted_payload(previous))
         self.state.set_cursor(metadata["resourceVersion"])
         self.stats["lists"] += 1
 
@@ -578,10 +578,7 @@ class _ResourceWatcher(object):
             uid = obj["metadata"]["uid"]
             previous = self.state.get(uid)
             if previous is not None or uid not in self._recently_deleted:
-                self._emit(to_payload(DELETED, obj, self.resource, previous))
-                self.state.remove(uid)
-                self._recently_deleted.append(uid)
-                self.sensor.writer.notify()
+                self._emit_deleted(uid, to_payload(DELETED, obj, self.resource, previous))
         elif kind in (ADDED, MODIFIED):
             self._upsert(obj)
         self.state.set_cursor(resource_version)
@@ -598,8 +595,8 @@ class _ResourceWatcher(object):
         self._emit(payload)
         self.sensor.writer.notify(urgent=self.state.put(payload))
 
-    def _emit_gone(self, uid):
-        self._emit(deleted_payload(self.state.get(uid)))
+    def _emit_deleted(self, uid, payload):
+        self._emit(payload)
         self.state.remove(uid)
         self._recently_deleted.append(uid)
         self.sensor.writer.notify()

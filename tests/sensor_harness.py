@@ -2,8 +2,9 @@
 
 - ``SensorRunner``: a CustomResourceSensor in a background thread, as st2's sensor container runs
   it, with its log records; ``TcpProxy``: a TCP proxy to cut or stall its connections;
-- ``install_crds``, ``Objects``, ``sensor_config``, ``wait_until``, ``stored_values``,
-  ``saved_state`` (what a restart would read from the datastore).
+- ``install_crds``, ``Objects``, ``sensor_config``, ``proxied_sensor_config`` (through a
+  ``TcpProxy``), ``wait_until``, ``stored_values``, ``saved_state`` (what a restart would read
+  from the datastore).
 """
 
 import copy
@@ -285,6 +286,16 @@ def sensor_config(kubeconfig, namespace, resources=(DB, LEGACY), **extra):
               "watch_timeout_seconds": 60, "watch_read_timeout_seconds": 30}
     config.update(extra)
     return config
+
+
+def proxied_sensor_config(kube, namespace, **extra):
+    """(a TcpProxy in front of the API server of ``kube``, a stack.json "kube" section; a
+    sensor_config that reaches that API server through the proxy with the section's token)."""
+    host, port = kube["server"].split("//")[1].rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    return proxy, sensor_config(None, namespace,
+                                kube_api_url="https://127.0.0.1:%d" % proxy.port,
+                                kube_token=kube["token"], kube_ca_file=kube["ca_file"], **extra)
 
 
 def stored_values(service, prefix="crs."):

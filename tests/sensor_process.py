@@ -40,8 +40,8 @@ if "--old-urllib3" in sys.argv:
 
 from kubernetes import config as kube_config  # noqa: E402
 from tests.sensor_harness import (  # noqa: E402
-    DB, LEGACY, Objects, RecordingHandler, SensorRunner, TcpProxy, install_crds, saved_state,
-    sensor_config, stored_values, wait_until)
+    DB, LEGACY, Objects, RecordingHandler, SensorRunner, install_crds, proxied_sensor_config,
+    saved_state, sensor_config, stored_values, wait_until)
 from tests.sensor_service import SensorService  # noqa: E402
 
 with open(STACK_JSON) as handle:
@@ -69,12 +69,8 @@ def scenario():
     api = kube_config.new_client_from_config(config_file=KUBE["kubeconfig"])
     install_crds(api)
     objects = Objects(api, NAMESPACE)
-    host, port = KUBE["server"].split("//")[1].split(":")
-    proxy = TcpProxy(host, int(port))
-    config = sensor_config(None, NAMESPACE, resources=(DB, LEGACY),
-                           kube_api_url="https://127.0.0.1:%d" % proxy.port,
-                           kube_token=KUBE["token"], kube_ca_file=KUBE["ca_file"],
-                           watch_read_timeout_seconds=60)
+    proxy, config = proxied_sensor_config(KUBE, NAMESPACE, resources=(DB, LEGACY),
+                                          watch_read_timeout_seconds=60)
     service = CountingService()
     result = {"green": all(eventlet.patcher.is_monkey_patched(m)
                            for m in ("thread", "socket", "time", "select"))}

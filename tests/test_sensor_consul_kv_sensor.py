@@ -8,22 +8,14 @@ import logging
 import random
 
 import pytest
-import yaml
 
 from consul_kv_sensor import ConsulKVSensor, sync_entries
 from lib.action import ConfigError
 from lib.kv_sync import marker
+from tests.sensor_harness import PACK_DIR, load_yaml
 from tests.sensor_service import SensorService
 from tests.two_clusters import (KVWatcher, SyncLoop, kv_snapshot, pack_config, percentile,
                                 seed_prefix)
-
-PACK_DIR = __import__("os").path.dirname(__import__("os").path.dirname(
-    __import__("os").path.abspath(__file__)))
-
-
-def load_yaml(relpath):
-    with open("%s/%s" % (PACK_DIR, relpath), encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
 
 
 def test_sensor_yaml_lists_the_trigger_type():

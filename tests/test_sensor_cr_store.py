@@ -106,6 +106,38 @@ def test_the_state_is_read_with_list_values_paged_and_an_outage_is_not_no_state(
         fresh(service)
 
 
+class NotPagingService(SensorService):
+    """A datastore that answers every key whatever the offset, as st2tests' own
+    MockDatastoreService does (st2tests' BaseSensorTestCase hands sensors that one)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lists = 0
+
+    def list_values(self, local=True, prefix=None, limit=None, offset=0):
+        assert self.lists < 10, "list_values called again and again"
+        self.lists += 1
+        everything, start = [], 0
+        while True:
+            page = super().list_values(local=local, prefix=prefix, offset=start)
+            if not page:
+                return everything
+            everything += page
+            start += len(page)
+
+
+def test_the_state_is_read_from_a_datastore_that_does_not_page():
+    service = NotPagingService()
+    state, store = fresh(service)
+    for i in range(5):
+        state.put(to_payload("ADDED", obj(i), DB))
+    store.flush()
+    service.lists = 0
+    loaded, _ = fresh(service)
+    assert records(loaded) == records(state)
+    assert service.lists == 2  # the second answer held no key it had not seen: done
+
+
 def test_a_compaction_writes_a_snapshot_and_commits_it_in_the_meta_key():
     service = CountingService()
     state, store = fresh(service)

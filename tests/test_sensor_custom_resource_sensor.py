@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 from kubernetes import client
 from tests.sensor_harness import (
-    DB, LEGACY, PACK_DIR, Objects, SensorRunner, TcpProxy, install_crds, load_yaml,
+    DB, LEGACY, PACK_DIR, Objects, SensorRunner, install_crds, load_yaml, proxied_sensor_config,
     saved_state, sensor_config, wait_until)
 from tests.sensor_service import SensorService
 
@@ -423,13 +423,8 @@ def test_an_outage_through_a_proxy_is_one_log_line_without_traceback(
     # Behind a proxy or load balancer an outage is a TLS handshake that meets EOF, which
     # kubernetes-client turns into an AttributeError: still one line for the whole sensor
     # (two watched resources here), at the start of the outage, and one when it is over.
-    kube = stack["kube"]
-    host, port = kube["server"].split("//")[1].split(":")
-    proxy = TcpProxy(host, int(port))
+    proxy, config = proxied_sensor_config(stack["kube"], kube_namespace)
     objects = Objects(kube_api_client, kube_namespace)
-    config = sensor_config(None, kube_namespace,
-                           kube_api_url="https://127.0.0.1:%d" % proxy.port,
-                           kube_token=kube["token"], kube_ca_file=kube["ca_file"])
     try:
         with SensorRunner(config) as run:
             first_list_done(run)
@@ -459,14 +454,9 @@ def test_an_outage_through_a_proxy_is_one_log_line_without_traceback(
 @pytest.mark.integration
 def test_silent_stall_is_detected_by_the_read_timeout(
         crds, stack, kube_api_client, kube_namespace):
-    kube = stack["kube"]
-    host, port = kube["server"].split("//")[1].split(":")
-    proxy = TcpProxy(host, int(port))
+    proxy, config = proxied_sensor_config(stack["kube"], kube_namespace, resources=(DB,),
+                                          watch_read_timeout_seconds=5)
     objects = Objects(kube_api_client, kube_namespace)
-    config = sensor_config(None, kube_namespace, resources=(DB,),
-                           kube_api_url="https://127.0.0.1:%d" % proxy.port,
-                           kube_token=kube["token"], kube_ca_file=kube["ca_file"],
-                           watch_read_timeout_seconds=5)
     try:
         with SensorRunner(config) as run:
             a = objects.create("a-db", {"engine": "postgres"})
@@ -620,13 +610,9 @@ def _compact_etcd(private):
 
 @pytest.mark.integration
 def test_compacted_cursor_410_relists_and_misses_nothing(private_kube):
-    kube = private_kube["kube"]
     namespace = _private_namespace(private_kube)
     objects = Objects(private_kube["api_client"], namespace)
-    proxy = TcpProxy("127.0.0.1", int(kube["server"].rsplit(":", 1)[1]))
-    config = sensor_config(None, namespace, resources=(DB,),
-                           kube_api_url="https://127.0.0.1:%d" % proxy.port,
-                           kube_token=kube["token"], kube_ca_file=kube["ca_file"])
+    proxy, config = proxied_sensor_config(private_kube["kube"], namespace, resources=(DB,))
     try:
         with SensorRunner(config) as run:
             a = objects.create("a-db", {"engine": "postgres"})
@@ -796,7 +782,7 @@ def test_while_the_api_server_is_away_it_is_probed_twice_a_second():
 
 
 # ---------------------------------------------------------------------------- under eventlet
-def _run_sensor_process(script, mode, stack, namespace, out, *extra, timeout=180):
+def _run_sensor_process(script, mode, stack, namespace, out, *extra):
     import sys
 
     return subprocess.Popen(

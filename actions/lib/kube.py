@@ -141,11 +141,16 @@ def resource_from_config(entry, index=0):
     return resource
 
 
+def _own_fields(obj):
+    """The object's top-level fields other than apiVersion, kind, metadata and status."""
+    return {key: value for key, value in obj.items() if key not in _NOT_SPEC}
+
+
 def object_spec(obj):
     """The object's spec; for objects without one (legacy MysqlDb) its other top-level fields."""
     if "spec" in obj:
         return obj.get("spec") or {}
-    return {key: value for key, value in obj.items() if key not in _NOT_SPEC}
+    return _own_fields(obj)
 
 
 def _missing(applied, actual, prefix, found):
@@ -178,8 +183,7 @@ def pruned_fields(obj):
     if not isinstance(applied, dict):
         return []
     found = []
-    _missing({k: v for k, v in applied.items() if k not in _NOT_SPEC},
-             {k: v for k, v in obj.items() if k not in _NOT_SPEC}, "", found)
+    _missing(_own_fields(applied), obj, "", found)
     if len(found) > MAX_PRUNED:
         found = found[:MAX_PRUNED - 1] + ["(and more)"]
     return found
