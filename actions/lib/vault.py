@@ -127,8 +127,9 @@ class KV:
         with self._errors("deleting a version of", path):
             self.kv.delete_secret_versions(path=path, versions=[version], mount_point=self.mount)
 
-    def write(self, path, data, cas):
-        """Write a new version with check-and-set; returns the new version number."""
+    def try_write(self, path, data, cas):
+        """Write a new version with check-and-set; returns the new version number, or None
+        when version ``cas`` is no longer the current one (another writer came first)."""
         import hvac.exceptions
 
         with self._errors("writing", path):
@@ -138,10 +139,17 @@ class KV:
             except hvac.exceptions.InvalidRequest as exc:
                 if "check-and-set" not in str(exc):
                     raise
-                raise VaultError("Vault secret %s changed while it was being written (check-and-set"
-                                 " version %d no longer current); nothing was overwritten, retry"
-                                 % (self.where(path), cas)) from None
+                return None
         return response["data"]["version"]
+
+    def write(self, path, data, cas):
+        """Write a new version with check-and-set; returns the new version number."""
+        version = self.try_write(path, data, cas)
+        if version is None:
+            raise VaultError("Vault secret %s changed while it was being written (check-and-set"
+                             " version %d no longer current); nothing was overwritten, retry"
+                             % (self.where(path), cas))
+        return version
 
     def delete(self, path):
         with self._errors("deleting", path):
