@@ -30,9 +30,6 @@ class SecretState:
         self.created = _parse_time(current.get("created_time"))
         self.deleted = bool(current.get("deletion_time")) or bool(current.get("destroyed"))
 
-    def __iter__(self):  # (owner, version), as metadata() returns
-        return iter((self.owner, self.version))
-
 
 def _parse_time(text):
     """Vault's RFC 3339 time (nanoseconds allowed) as an aware datetime, or None."""
@@ -91,8 +88,7 @@ class KV:
                              % (self.url, doing, self.where(path), _first_line(exc))) from None
 
     def metadata(self, path):
-        """The secret's SecretState (iterates as (owner uid or None, current_version)), or
-        None when there is none."""
+        """The secret's SecretState, or None when there is none."""
         import hvac.exceptions
 
         with self._errors("reading metadata of", path):
