@@ -18,8 +18,7 @@ class DatabasePlan(BaseAction):
             "vpc_security_group_ids": self.config_value("vpc_security_group_ids", default=[],
                                                         kind=list),
             # A wrong layout is the operator's to fix: the action fails naming the config key.
-            "layout": Layout(self.config_value("vault_path_prefix", kind=str),
-                             self.config_value("consul_key_prefix", kind=str)),
+            "layout": Layout.from_config(self.config),
         }
         result = plan(resource, current_instance or None, config)
         if not result["valid"]:

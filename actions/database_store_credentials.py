@@ -128,18 +128,14 @@ class DatabaseStoreCredentials(BaseAction):
                 self.logger.info("Vault secret %s is up to date (version %d)",
                                  vault.where(path), state.version)
                 return state.version
-            try:
-                version = vault.write(path, data, cas=state.version if state else 0)
-            except VaultError as exc:
-                if "check-and-set" not in str(exc):
-                    raise
-                continue
+            version = vault.try_write(path, data, cas=state.version if state else 0)
+            if version is None:
+                continue  # lost to a concurrent writer: re-read
             vault.claim(path, uid)  # a concurrent first claimer of the path lost the race
             self.logger.info("wrote the credentials of RDS instance %s to Vault secret %s "
                              "(version %d)", data["host"], vault.where(path), version)
             return version
-        raise VaultError("Vault secret %s changed during %d check-and-set rounds; nothing was "
-                         "overwritten, retry" % (vault.where(path), self.ATTEMPTS))
+        raise self._rounds_lost(vault, path)
 
     def _store_generated(self, vault, path, uid, data):
         """The claim / change / write protocol of the module docstring."""
@@ -172,20 +168,21 @@ class DatabaseStoreCredentials(BaseAction):
                     self.logger.info("Vault secret %s is up to date (version %d)",
                                      vault.where(path), state.version)
                     return state.version
-                try:
-                    return vault.write(path, wanted, cas=state.version)
-                except VaultError as exc:
-                    if "check-and-set" not in str(exc):
-                        raise
-                    lost += 1
-                    continue
+                version = vault.try_write(path, wanted, cas=state.version)
+                if version is not None:
+                    return version
+                lost += 1
+                continue
             version = self._claim_change_write(vault, path, uid, data, state, current)
             if version is None:
                 lost += 1  # another run claimed first: wait for it
                 continue
             return version
-        raise VaultError("Vault secret %s changed during %d check-and-set rounds; nothing was "
-                         "overwritten, retry" % (vault.where(path), self.ATTEMPTS))
+        raise self._rounds_lost(vault, path)
+
+    def _rounds_lost(self, vault, path):
+        return VaultError("Vault secret %s changed during %d check-and-set rounds; nothing was "
+                          "overwritten, retry" % (vault.where(path), self.ATTEMPTS))
 
     def _claim_change_write(self, vault, path, uid, data, state, current):
         """Claim with a new password, set it on the instance, write it; None when another run
@@ -196,11 +193,8 @@ class DatabaseStoreCredentials(BaseAction):
         keep = previous.get("password") if previous.get("host") == data["host"] else None
         password = generate_password()
         claim = dict(data, password=keep or "", **{PENDING: password})
-        try:
-            claimed = vault.write(path, claim, cas=base)
-        except VaultError as exc:
-            if "check-and-set" not in str(exc):
-                raise
+        claimed = vault.try_write(path, claim, cas=base)
+        if claimed is None:
             return None
         try:
             self._aws("rds", "modify_db_instance", DBInstanceIdentifier=identifier,

@@ -19,8 +19,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lib.chain import MASK, run_workflow
-from lib.database import db_instance_identifier
-from tests.fixtures.database.support import ensure_database_crd
+from lib.rds_params import db_instance_identifier
+from tests.fixtures.database.support import all_steps, changing_calls, ensure_database_crd
 from tests.st2_rules_engine import matching_rules, render_action_parameters, rules
 from tests.test_workflows_static import assert_run_follows
 
@@ -206,13 +206,6 @@ def instances_of(rds, identifier):
 
 def tags_of(instance):
     return {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
-
-
-def all_steps(run):
-    for step in run["steps"]:
-        yield step
-        for child in step.get("steps", []):
-            yield child
 
 
 def no_aws_calls(run):
@@ -666,14 +659,6 @@ def test_the_master_password_appears_nowhere(databases, feed, config, rds, secre
     }
     for where, text in haystack.items():
         assert password not in text, "the master password appears in the %s" % where
-
-
-def changing_calls(run):
-    """Tasks of a run that change something (Kubernetes finalizer, AWS, Vault, Consul)."""
-    return [s["task"] for s in all_steps(run)
-            if s["action"] in ("aws.database_finalizer", "aws.assume_role", "aws.boto3action",
-                               "aws.database_store_credentials",
-                               "aws.database_publish_config")]
 
 
 def test_an_oversized_spec_ends_failed_with_a_bounded_status(databases, feed, config, rds):

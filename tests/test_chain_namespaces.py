@@ -12,16 +12,15 @@ from kubernetes import client
 from lib.chain import run_workflow
 from lib.kube import to_payload
 from lib.rds_params import db_instance_identifier
-from tests.fixtures.database.support import (aws_config, consul_config, create_database,
-                                             ensure_database_crd, get_database, vault_config)
+from tests.fixtures.database.support import (aws_config, changing_calls, consul_config,
+                                             create_database, ensure_database_crd, get_database,
+                                             vault_config)
 from tests.stack_plugin import _vault_destroy_tree
 from tests.test_workflows_static import assert_run_follows
 
 pytestmark = pytest.mark.integration
 
 DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
-CHANGING = ("aws.database_finalizer", "aws.assume_role", "aws.boto3action",
-            "aws.database_store_credentials", "aws.database_publish_config")
 
 
 @pytest.fixture
@@ -60,10 +59,6 @@ def cleanup(vault_client, consul_client, stack):
             if tags.get("st2-aws/namespace") == namespace:
                 rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
                                        SkipFinalSnapshot=True)
-
-
-def changing_calls(run):
-    return [s["task"] for s in run["steps"] if s["action"] in CHANGING]
 
 
 def test_a_namespace_cannot_take_another_namespaces_default_location(

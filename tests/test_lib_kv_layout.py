@@ -33,6 +33,9 @@ def test_another_layout_from_the_pack_config():
     assert layout.problem("vault", "team-a/x", "team-a").endswith(
         "expected a path under 'databases/team-a/' (pack config vault_path_prefix)")
     assert Layout.from_config({"vault_path_prefix": ""}).templates["vault"] == "{namespace}/"
+    with pytest.raises(ConfigError) as info:
+        Layout.from_config({"consul_key_prefix": 5})
+    assert str(info.value) == 'pack config key "consul_key_prefix" must be of type str, got int'
 
 
 @pytest.mark.parametrize("value", [

@@ -41,8 +41,10 @@ def test_claim_then_check_and_set(stack, vault_path):
     path = vault_path + "/x"
     assert kv.metadata(path) is None
     kv.claim(path, "uid-1")
-    assert tuple(kv.metadata(path)) == ("uid-1", 0)
+    state = kv.metadata(path)
+    assert (state.owner, state.version) == ("uid-1", 0)
     assert kv.write(path, {"a": 1}, cas=0) == 1
+    assert kv.try_write(path, {"a": 2}, cas=0) is None  # lost: None, nothing written
     with pytest.raises(VaultError) as exc:
         kv.write(path, {"a": 2}, cas=0)
     assert str(exc.value) == ("Vault secret secret/%s changed while it was being written "

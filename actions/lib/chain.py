@@ -117,6 +117,23 @@ def _action_class(name):
         return _CLASSES[name]
 
 
+def _parameters(name, meta, given):
+    """The parameters action ``name`` runs with: ``given``, defaults filled in as st2 does."""
+    params = {}
+    spec = meta.get("parameters") or {}
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise ValueError("aws.%s has no parameter(s) %s" % (name, ", ".join(unknown)))
+    for key, item in spec.items():
+        if key in given:
+            params[key] = given[key]
+        elif "default" in (item or {}):
+            params[key] = copy.deepcopy(item["default"])
+        elif (item or {}).get("required"):
+            raise ValueError("aws.%s: required parameter %s not given" % (name, key))
+    return params
+
+
 def _secret_params(meta):
     return {k for k, v in (meta.get("parameters") or {}).items() if (v or {}).get("secret")}
 
@@ -186,21 +203,6 @@ class _Run:
         self.steps = []
 
     # -- running one action -------------------------------------------------------------------
-    def _params(self, name, meta, given):
-        params = {}
-        spec = meta.get("parameters") or {}
-        unknown = sorted(set(given) - set(spec))
-        if unknown:
-            raise ValueError("aws.%s has no parameter(s) %s" % (name, ", ".join(unknown)))
-        for key, item in spec.items():
-            if key in given:
-                params[key] = given[key]
-            elif "default" in (item or {}):
-                params[key] = copy.deepcopy(item["default"])
-            elif (item or {}).get("required"):
-                raise ValueError("aws.%s: required parameter %s not given" % (name, key))
-        return params
-
     def _run_python(self, name, params):
         action = _action_class(name)(config=copy.deepcopy(self.config), action_service=None)
         action.logger.setLevel(logging.DEBUG)
@@ -239,7 +241,7 @@ class _Run:
             return _Step(True, {})
         name = ref.split(".", 1)[1]
         meta = action_metadata(name)
-        params = self._params(name, meta, given)
+        params = _parameters(name, meta, given)
         if meta.get("runner_type") == "orquesta":
             child = _execute(name, params, self.config, self.on_step, self.poll_count,
                              self.poll_delay, self.call_hook, self.sleep, self.capture)
@@ -778,9 +780,7 @@ def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL
     if name == "reconcile_databases":
         params = {"region": region}
     elif name == "cluster_migrate":
-        meta = action_metadata(name)
-        params = _Run(name, config, None, 0, 0, None, None, None)._params(  # defaults as st2
-            name, meta, dict(inputs or {}))
+        params = _parameters(name, action_metadata(name), dict(inputs or {}))
     else:
         if not isinstance(resource, dict):
             raise ValueError("resource: expected the trigger payload (an object), got %s"

@@ -9,7 +9,7 @@ workflow can always report a Failed status.
 
 import difflib
 
-from lib.database_objects import KUBE_NAME, KUBE_NAMESPACE, STATUS_LIMITS
+from lib.database_objects import KUBE_NAME, KUBE_NAMESPACE, STATUS_LIMITS, bounded
 from lib.database_spec import DEFAULTS, DELETION_POLICIES, SPEC_FIELDS, quote, validate_spec
 from lib.kv_layout import Layout
 from lib.rds_params import (TAG_UID, adoption, create_params, db_instance_identifier,
@@ -22,13 +22,6 @@ __all__ = ["MAX_ERRORS", "MAX_MESSAGE", "plan", "pruned_warnings"]
 MAX_ERRORS = 8
 MAX_ERROR = 300
 MAX_MESSAGE = 900
-
-
-def _cut(text, limit):
-    if len(text) <= limit:
-        return text
-    tail = "... (%d more characters)" % (len(text) - limit)
-    return text[:limit - len(tail)] + tail
 
 
 def _identity(resource, field, pattern, expected):
@@ -52,21 +45,21 @@ def pruned_warnings(pruned):
     for path in shown:
         text = ("%s: in the applied configuration but not in the object: the API server "
                 "dropped it (no such field in the Database schema), so it has no effect"
-                % _cut(path, 120))
+                % bounded(path, 120))
         leaf = path.split(".")[-1]
         if path.startswith("spec.") and path.count(".") == 1:
             near = fields_lower.get(leaf.lower()) or next(
                 iter(difflib.get_close_matches(leaf, SPEC_FIELDS, n=1, cutoff=0.75)), None)
             if near:
                 text += "; did you mean spec.%s?" % near
-        warnings.append(_cut(text, STATUS_LIMITS["warning"]))
+        warnings.append(bounded(text, STATUS_LIMITS["warning"]))
     if len(paths) > len(shown):
         warnings.append("%d more fields were dropped by the API server" % (len(paths) - len(shown)))
     return warnings
 
 
 def _bounded_errors(errors):
-    shown = [_cut(e, MAX_ERROR) for e in errors[:MAX_ERRORS]]
+    shown = [bounded(e, MAX_ERROR) for e in errors[:MAX_ERRORS]]
     if len(errors) > MAX_ERRORS:
         shown.append("and %d more problems" % (len(errors) - MAX_ERRORS))
     return shown
@@ -163,7 +156,7 @@ def plan(resource, current_instance=None, config=None):
     }
     if not errors and result["adoption"] == "conflict":
         owner = tag_map(current_instance).get(TAG_UID)
-        result["message"] = _cut(
+        result["message"] = bounded(
             "RDS instance %s already exists and belongs to %s; it is not adopted or changed"
             % (identifier, "Database uid %s" % str(owner)[:64] if owner
                else "no Database (no %s tag)" % TAG_UID), MAX_MESSAGE)
@@ -177,7 +170,7 @@ def plan(resource, current_instance=None, config=None):
     if errors:
         result["create_params"], result["modify_params"] = {}, {}
         result["errors"] = _bounded_errors(errors)
-        result["message"] = _cut("; ".join(result["errors"]), MAX_MESSAGE)
+        result["message"] = bounded("; ".join(result["errors"]), MAX_MESSAGE)
         return result
     result["valid"] = True
     return result

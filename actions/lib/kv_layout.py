@@ -16,7 +16,7 @@ never overlap: neither is a prefix of the other, so no namespace can reach a pat
 
 import re
 
-from lib.action import ConfigError
+from lib.action import ConfigError, config_value
 
 __all__ = ["DEFAULT_PREFIX", "PLACEHOLDER", "Layout", "parse_prefix"]
 
@@ -62,8 +62,9 @@ class Layout:
 
     @classmethod
     def from_config(cls, config):
-        config = config or {}
-        return cls(config.get(KINDS["vault"][0]), config.get(KINDS["consul"][0]))
+        """The layout of the pack config; ConfigError naming the key of a wrong prefix."""
+        return cls(config_value(config, KINDS["vault"][0], kind=str),
+                   config_value(config, KINDS["consul"][0], kind=str))
 
     def prefix(self, kind, namespace):
         return self.templates[kind].replace(PLACEHOLDER, str(namespace))

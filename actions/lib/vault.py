@@ -30,9 +30,6 @@ class SecretState:
         self.created = _parse_time(current.get("created_time"))
         self.deleted = bool(current.get("deletion_time")) or bool(current.get("destroyed"))
 
-    def __iter__(self):  # (owner, version), as metadata() returns
-        return iter((self.owner, self.version))
-
 
 def _parse_time(text):
     """Vault's RFC 3339 time (nanoseconds allowed) as an aware datetime, or None."""
@@ -91,8 +88,7 @@ class KV:
                              % (self.url, doing, self.where(path), _first_line(exc))) from None
 
     def metadata(self, path):
-        """The secret's SecretState (iterates as (owner uid or None, current_version)), or
-        None when there is none."""
+        """The secret's SecretState, or None when there is none."""
         import hvac.exceptions
 
         with self._errors("reading metadata of", path):
@@ -127,8 +123,9 @@ class KV:
         with self._errors("deleting a version of", path):
             self.kv.delete_secret_versions(path=path, versions=[version], mount_point=self.mount)
 
-    def write(self, path, data, cas):
-        """Write a new version with check-and-set; returns the new version number."""
+    def try_write(self, path, data, cas):
+        """Write a new version with check-and-set; returns the new version number, or None
+        when version ``cas`` is no longer the current one (another writer came first)."""
         import hvac.exceptions
 
         with self._errors("writing", path):
@@ -138,10 +135,17 @@ class KV:
             except hvac.exceptions.InvalidRequest as exc:
                 if "check-and-set" not in str(exc):
                     raise
-                raise VaultError("Vault secret %s changed while it was being written (check-and-set"
-                                 " version %d no longer current); nothing was overwritten, retry"
-                                 % (self.where(path), cas)) from None
+                return None
         return response["data"]["version"]
+
+    def write(self, path, data, cas):
+        """Write a new version with check-and-set; returns the new version number."""
+        version = self.try_write(path, data, cas)
+        if version is None:
+            raise VaultError("Vault secret %s changed while it was being written (check-and-set"
+                             " version %d no longer current); nothing was overwritten, retry"
+                             % (self.where(path), cas))
+        return version
 
     def delete(self, path):
         with self._errors("deleting", path):
