@@ -14,8 +14,9 @@ from st2tests.base import BaseActionTestCase
 
 from kubernetes_call import KubernetesCall
 from lib.action import ConfigError
-from lib.kube_call import (KubeCallError, KubeInputError, check_params, custom_resource_method,
-                           redact, resolve_api, resolve_method, scrub_message)
+from lib.kube_call import (KubeCallError, KubeInputError, api_answer, check_params,
+                           custom_resource_method, redact, resolve_api, resolve_method,
+                           scrub_message)
 from tests.fixtures.database.support import ensure_database_crd
 from tests.st2_params import ParamError, action_params, load_action, mask_output, validate_output
 
@@ -167,6 +168,38 @@ def test_scrub_message_drops_the_quoted_request_body():
         'illegal base64 data at input byte 16, error found at byte 10 of the request (not '
         'shown: it may hold secrets)')
     assert scrub_message('configmaps "x" not found') == 'configmaps "x" not found'
+
+
+def _api_exception(body, status=400, reason="Bad Request"):
+    from kubernetes.client.exceptions import ApiException
+
+    exc = ApiException(status=status, reason=reason)
+    exc.body = body
+    return exc
+
+
+def test_api_answer_takes_the_status_reason_and_message_without_quoted_bodies():
+    quoted = json.dumps({"kind": "Status", "reason": "BadRequest", "message": (
+        "illegal base64 data at input byte 2, error found in #10 byte of "
+        '...|"pw-secret"|..., bigger context ...|{"password": "pw-secret"}|...')})
+    assert api_answer(_api_exception(quoted)) == (
+        "BadRequest", "illegal base64 data at input byte 2, error found at byte 10 of the "
+        "request (not shown: it may hold secrets)")
+    assert api_answer(_api_exception(b'{"reason": "NotFound", "message": "gone"}', 404)) == (
+        "NotFound", "gone")
+    for body in (None, "", "<html>bad gateway</html>", "[1, 2]", '"text"',
+                 '{"message": 5}', '{"reason": null}'):
+        assert api_answer(_api_exception(body)) == ("Bad Request", ""), body
+
+
+@given(body=st.one_of(st.none(), st.text(), st.binary(),
+                      st.dictionaries(st.sampled_from(["reason", "message", "code"]),
+                                      st.one_of(st.none(), st.integers(), st.text(),
+                                                st.lists(st.text(), max_size=2)))
+                      .map(json.dumps)))
+def test_api_answer_takes_any_body(body):
+    reason, message = api_answer(_api_exception(body))
+    assert isinstance(message, str) and reason is not None
 
 
 def test_redact_masks_secrets_in_objects_and_lists_and_keeps_them_apart_when_asked():

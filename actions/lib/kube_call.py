@@ -30,9 +30,9 @@ import logging
 import re
 
 __all__ = ["CLIENT_ONLY_PARAMS", "CUSTOM_VERBS", "KubeCallError", "KubeInputError", "MASK",
-           "PATCH_TYPES", "api_names", "call", "check_params", "custom_resource_method",
-           "deep_merge", "method_names", "method_params", "quiet_client_loggers", "redact",
-           "resolve_api", "resolve_method", "scrub_message"]
+           "PATCH_TYPES", "api_answer", "api_names", "call", "check_params",
+           "custom_resource_method", "deep_merge", "method_names", "method_params",
+           "quiet_client_loggers", "redact", "resolve_api", "resolve_method", "scrub_message"]
 
 LOG = logging.getLogger(__name__)
 MASK = "********"  # what StackStorm shows for masked values
@@ -315,19 +315,27 @@ def scrub_message(message):
                             message or "")
 
 
-def _api_error(what, exc, where):
-    """The API server's status, reason and message from an ``ApiException``."""
-    status, reason, message = exc.status, exc.reason, ""
-    if not status:  # raised by the client itself: TLS failures
-        return KubeCallError("%s failed: cannot reach %s: %s"
-                             % (what, where, str(reason).split("\n")[-1][:300]))
+def api_answer(exc):
+    """``(reason, message)`` of an ``ApiException`` with an HTTP status: the API server's
+    Status reason (else the client's) and its message without quoted request bodies."""
     try:
         body = json.loads(exc.body) if exc.body else {}
     except (TypeError, ValueError):
         body = {}
-    if isinstance(body, dict):
-        reason = body.get("reason") or reason
-        message = scrub_message(body.get("message") or "")
+    if not isinstance(body, dict):
+        return exc.reason, ""
+    message = body.get("message")
+    return (body.get("reason") or exc.reason,
+            scrub_message(message) if isinstance(message, str) else "")
+
+
+def _api_error(what, exc, where):
+    """The API server's status, reason and message from an ``ApiException``."""
+    status = exc.status
+    if not status:  # raised by the client itself: TLS failures
+        return KubeCallError("%s failed: cannot reach %s: %s"
+                             % (what, where, str(exc.reason).split("\n")[-1][:300]))
+    reason, message = api_answer(exc)
     text = "%s failed on %s: the API server answered %s %s" % (what, where, status, reason)
     if message:
         text += ": %s" % message[:500]

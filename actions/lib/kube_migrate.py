@@ -45,7 +45,7 @@ __all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMi
            "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
            "kinds_for", "normalize", "skip_reason", "strip"]
 
-from lib.kube_call import scrub_message
+from lib.kube_call import api_answer
 
 LOG = logging.getLogger(__name__)
 FINGERPRINT = "migration.stackstorm.com/fingerprint"
@@ -161,13 +161,7 @@ class Rest:
             if not exc.status:
                 raise MigrationError("cannot reach %s: %s" % (
                     self.label, str(exc.reason).split("\n")[-1][:200])) from None
-            reason, message = exc.reason, ""
-            try:
-                answer = json.loads(exc.body or "{}")
-                reason = answer.get("reason") or reason
-                message = scrub_message(answer.get("message") or "")
-            except (TypeError, ValueError, AttributeError):
-                pass
+            reason, message = api_answer(exc)
             text = "%s %s on %s: %s %s: %s" % (
                 method, path, self.label, exc.status, reason, message[:300])
             raise ApiError(text, exc.status, reason) from None
