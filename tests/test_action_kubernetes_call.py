@@ -17,7 +17,7 @@ from lib.action import ConfigError
 from lib.kube_call import (KubeCallError, KubeInputError, api_answer, check_params,
                            custom_resource_method, redact, resolve_api, resolve_method,
                            scrub_message)
-from tests.fixtures.database.support import ensure_database_crd
+from tests.fixtures.database.support import ensure_database_crd, unique
 from tests.st2_params import ParamError, action_params, load_action, mask_output, validate_output
 
 META = load_action("kubernetes_call")
@@ -232,10 +232,6 @@ def test_redact_masks_secrets_in_objects_and_lists_and_keeps_them_apart_when_ask
 
 
 # --- against the real API servers -------------------------------------------------------------
-
-def _unique(prefix="kc"):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
-
 
 @pytest.mark.integration
 class KubernetesCallTest(BaseActionTestCase):
@@ -480,7 +476,7 @@ def test_the_second_cluster_is_another_api_server(stack, stack_b, kube_b_api_cli
     config = {"kubeconfig": stack["kube"]["kubeconfig"],
               "kube_clusters": {"b": {"kubeconfig": b["kubeconfig"], "context": b["context"]}}}
     action = KubernetesCall(config=config)
-    name = _unique("kc-b")
+    name = unique("kc-b")
     made = action.run(**action_params(META, {
         "api": "CoreV1Api", "method": "create_namespace", "cluster": "b",
         "params": {"body": {"metadata": {"name": name}}}}))
