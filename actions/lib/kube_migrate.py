@@ -142,14 +142,12 @@ class Rest:
         self.label = label  # 'cluster "b" (https://...)', for messages
         self.timeout = timeout
         self._versions = {}
-        self.requests = 0
 
     def request(self, method, path, query=None, body=None):
         from kubernetes.client.exceptions import \
             ApiException  # pylint: disable=import-outside-toplevel
         from urllib3.exceptions import HTTPError  # pylint: disable=import-outside-toplevel
 
-        self.requests += 1
         try:
             response = self.api_client.call_api(
                 path, method, query_params=list((query or {}).items()),
