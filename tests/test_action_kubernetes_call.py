@@ -14,9 +14,10 @@ from st2tests.base import BaseActionTestCase
 
 from kubernetes_call import KubernetesCall
 from lib.action import ConfigError
-from lib.kube_call import (KubeCallError, KubeInputError, check_params, custom_resource_method,
-                           redact, resolve_api, resolve_method, scrub_message)
-from tests.fixtures.database.support import ensure_database_crd
+from lib.kube_call import (KubeCallError, KubeInputError, api_answer, check_params,
+                           custom_resource_method, redact, resolve_api, resolve_method,
+                           scrub_message)
+from tests.fixtures.database.support import ensure_database_crd, unique
 from tests.st2_params import ParamError, action_params, load_action, mask_output, validate_output
 
 META = load_action("kubernetes_call")
@@ -169,6 +170,38 @@ def test_scrub_message_drops_the_quoted_request_body():
     assert scrub_message('configmaps "x" not found') == 'configmaps "x" not found'
 
 
+def _api_exception(body, status=400, reason="Bad Request"):
+    from kubernetes.client.exceptions import ApiException
+
+    exc = ApiException(status=status, reason=reason)
+    exc.body = body
+    return exc
+
+
+def test_api_answer_takes_the_status_reason_and_message_without_quoted_bodies():
+    quoted = json.dumps({"kind": "Status", "reason": "BadRequest", "message": (
+        "illegal base64 data at input byte 2, error found in #10 byte of "
+        '...|"pw-secret"|..., bigger context ...|{"password": "pw-secret"}|...')})
+    assert api_answer(_api_exception(quoted)) == (
+        "BadRequest", "illegal base64 data at input byte 2, error found at byte 10 of the "
+        "request (not shown: it may hold secrets)")
+    assert api_answer(_api_exception(b'{"reason": "NotFound", "message": "gone"}', 404)) == (
+        "NotFound", "gone")
+    for body in (None, "", "<html>bad gateway</html>", "[1, 2]", '"text"',
+                 '{"message": 5}', '{"reason": null}'):
+        assert api_answer(_api_exception(body)) == ("Bad Request", ""), body
+
+
+@given(body=st.one_of(st.none(), st.text(), st.binary(),
+                      st.dictionaries(st.sampled_from(["reason", "message", "code"]),
+                                      st.one_of(st.none(), st.integers(), st.text(),
+                                                st.lists(st.text(), max_size=2)))
+                      .map(json.dumps)))
+def test_api_answer_takes_any_body(body):
+    reason, message = api_answer(_api_exception(body))
+    assert isinstance(message, str) and reason is not None
+
+
 def test_redact_masks_secrets_in_objects_and_lists_and_keeps_them_apart_when_asked():
     applied = json.dumps({"data": {"password": "c2VjcmV0"}})
     obj = _secret("db", {"password": "c2VjcmV0"},
@@ -199,10 +232,6 @@ def test_redact_masks_secrets_in_objects_and_lists_and_keeps_them_apart_when_ask
 
 
 # --- against the real API servers -------------------------------------------------------------
-
-def _unique(prefix="kc"):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
-
 
 @pytest.mark.integration
 class KubernetesCallTest(BaseActionTestCase):
@@ -447,7 +476,7 @@ def test_the_second_cluster_is_another_api_server(stack, stack_b, kube_b_api_cli
     config = {"kubeconfig": stack["kube"]["kubeconfig"],
               "kube_clusters": {"b": {"kubeconfig": b["kubeconfig"], "context": b["context"]}}}
     action = KubernetesCall(config=config)
-    name = _unique("kc-b")
+    name = unique("kc-b")
     made = action.run(**action_params(META, {
         "api": "CoreV1Api", "method": "create_namespace", "cluster": "b",
         "params": {"body": {"metadata": {"name": name}}}}))

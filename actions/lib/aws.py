@@ -19,11 +19,11 @@ Contracts other actions rely on (names are stable):
 import base64
 import datetime
 import decimal
-import difflib
 import logging
 import re
 
 from lib.action import ConfigError, config_value
+from lib.name_hints import snake, squash, suggest
 
 __all__ = [
     "AwsCallError",
@@ -233,11 +233,6 @@ def _check_endpoint_url(url, source, error_class):
 
 # --- names -------------------------------------------------------------------------------------
 
-def _suggest(word, choices, n=5):
-    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
-    return "; did you mean: %s?" % ", ".join(close) if close else ""
-
-
 def resolve_service(session, service):
     """Return ``service`` if boto3 knows it; else raise ``AwsInputError`` naming close names."""
     if not isinstance(service, str) or not service.strip():
@@ -250,11 +245,7 @@ def resolve_service(session, service):
         return lowered
     raise AwsInputError('unknown AWS service "%s"%s (boto3 knows %d services; see '
                         "boto3.session.Session().get_available_services())"
-                        % (service, _suggest(lowered, services), len(services)))
-
-
-def _squash(name):
-    return name.replace("_", "").replace("-", "").lower()
+                        % (service, suggest(lowered, services), len(services)))
 
 
 def resolve_operation(client, action_name):
@@ -274,12 +265,11 @@ def resolve_operation(client, action_name):
     by_api = {api: method for method, api in mapping.items()}
     if name in by_api:
         return by_api[name]
-    squashed = {_squash(method): method for method in mapping}
-    if _squash(name) in squashed:
-        return squashed[_squash(name)]
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-    raise AwsInputError('%s has no operation "%s"%s' % (service, name,
-                                                        _suggest(snake, list(mapping))))
+    squashed = {squash(method): method for method in mapping}
+    if squash(name) in squashed:
+        return squashed[squash(name)]
+    raise AwsInputError('%s has no operation "%s"%s'
+                        % (service, name, suggest(snake(name), list(mapping))))
 
 
 def resolve_waiter(client, waiter):
@@ -291,11 +281,10 @@ def resolve_waiter(client, waiter):
         raise AwsInputError('%s has no waiters; leave "waiter" empty' % service)
     if waiter in names:
         return waiter
-    squashed = {_squash(name): name for name in names}
-    if _squash(waiter) in squashed:
-        return squashed[_squash(waiter)]
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", waiter).lower()
-    hint = _suggest(snake, names) or "; %s has: %s" % (service, ", ".join(names))
+    squashed = {squash(name): name for name in names}
+    if squash(waiter) in squashed:
+        return squashed[squash(waiter)]
+    hint = suggest(snake(waiter), names) or "; %s has: %s" % (service, ", ".join(names))
     raise AwsInputError('%s has no waiter "%s"%s' % (service, waiter, hint))
 
 

@@ -29,10 +29,12 @@ import json
 import logging
 import re
 
+from lib.name_hints import snake, squash, suggest
+
 __all__ = ["CLIENT_ONLY_PARAMS", "CUSTOM_VERBS", "KubeCallError", "KubeInputError", "MASK",
-           "PATCH_TYPES", "api_names", "call", "check_params", "custom_resource_method",
-           "deep_merge", "method_names", "method_params", "quiet_client_loggers", "redact",
-           "resolve_api", "resolve_method", "scrub_message"]
+           "PATCH_TYPES", "api_answer", "api_names", "call", "check_params",
+           "custom_resource_method", "deep_merge", "method_names", "method_params",
+           "quiet_client_loggers", "redact", "resolve_api", "resolve_method", "scrub_message"]
 
 LOG = logging.getLogger(__name__)
 MASK = "********"  # what StackStorm shows for masked values
@@ -91,19 +93,6 @@ def quiet_client_loggers():
             logger.setLevel(logging.INFO)
 
 
-def _suggest(word, choices, n=5):
-    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
-    return "; did you mean: %s?" % ", ".join(close) if close else ""
-
-
-def _squash(name):
-    return name.replace("_", "").replace("-", "").lower()
-
-
-def _snake(name):
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
 # --- API classes and methods ------------------------------------------------------------------
 
 def _client_module():
@@ -131,13 +120,13 @@ def resolve_api(name):
     name = name.strip()
     if name in names:
         return name
-    squashed = {_squash(n): n for n in names}
-    for candidate in (_squash(name), _squash(name) + "api"):
+    squashed = {squash(n): n for n in names}
+    for candidate in (squash(name), squash(name) + "api"):
         if candidate in squashed:
             return squashed[candidate]
     wanted = name if name.lower().endswith("api") else name + "Api"
     close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6) or [
-        squashed[c] for c in difflib.get_close_matches(_squash(wanted), list(squashed), n=3,
+        squashed[c] for c in difflib.get_close_matches(squash(wanted), list(squashed), n=3,
                                                        cutoff=0.6)]
     raise KubeInputError('kubernetes.client has no API class "%s"%s (it has %d, e.g. '
                          "CoreV1Api, AppsV1Api, BatchV1Api, NetworkingV1Api, "
@@ -161,8 +150,8 @@ def resolve_method(api, name):
         raise KubeInputError("method must name an operation of %s, e.g. %s"
                              % (api, ", ".join(methods[:3])))
     name = name.strip()
-    snake = _snake(name)
-    for candidate in (name, snake):
+    snake_name = snake(name)
+    for candidate in (name, snake_name):
         if candidate in methods:
             if _STREAMING.match(candidate):
                 raise KubeInputError(
@@ -170,9 +159,9 @@ def resolve_method(api, name):
                     "one answer: list instead, or watch with a sensor (aws.CustomResourceSensor)"
                     % (api, candidate))
             return candidate
-    hint = _suggest(snake, methods)
+    hint = suggest(snake_name, methods)
     if not hint:  # e.g. get_secret: the operations on the same kind
-        noun = snake.rsplit("_", 1)[-1]
+        noun = snake_name.rsplit("_", 1)[-1]
         same = [m for m in methods if m.endswith("_" + noun)][:8]
         hint = "; its methods on %s: %s" % (noun, ", ".join(same)) if same else ""
     raise KubeInputError('%s has no method "%s"%s' % (api, name, hint))
@@ -184,7 +173,7 @@ def custom_resource_method(verb, namespaced):
     if not isinstance(verb, str) or not verb.strip():
         raise KubeInputError("method must be one of %s for a custom resource"
                              % ", ".join(CUSTOM_VERBS))
-    verb = _snake(verb.strip())
+    verb = snake(verb.strip())
     if verb in CUSTOM_VERBS:
         return CUSTOM_VERBS[verb][0 if namespaced else 1]
     full = [m for pair in CUSTOM_VERBS.values() for m in pair]
@@ -192,7 +181,7 @@ def custom_resource_method(verb, namespaced):
         return verb
     raise KubeInputError('"%s" is not a custom-resource method: use one of %s (a namespace '
                          "in params picks the namespaced form)%s"
-                         % (verb, ", ".join(CUSTOM_VERBS), _suggest(verb, list(CUSTOM_VERBS))))
+                         % (verb, ", ".join(CUSTOM_VERBS), suggest(verb, list(CUSTOM_VERBS))))
 
 
 def method_params(api, method):
@@ -218,7 +207,7 @@ def check_params(api, method, params):
     valid = required + optional
     result, unknown = {}, []
     for key, value in params.items():
-        name = key if key in valid else _snake(str(key))
+        name = key if key in valid else snake(str(key))
         if name == "continue":
             name = "_continue"
         if name not in valid:
@@ -227,12 +216,12 @@ def check_params(api, method, params):
         if name in result:
             raise KubeInputError("%s.%s: params gives %s twice (as %s)"
                                  % (api, method, name, " and ".join(
-                                     sorted(k for k in params if k == name or _snake(k) == name))))
+                                     sorted(k for k in params if k == name or snake(k) == name))))
         result[name] = value
     if unknown:
         named = []
         for key in sorted(unknown):
-            close = difflib.get_close_matches(_snake(key), valid, n=3, cutoff=0.6)
+            close = difflib.get_close_matches(snake(key), valid, n=3, cutoff=0.6)
             named.append("%s (closest: %s)" % (key, ", ".join(close)) if close else key)
         raise KubeInputError("%s.%s has no parameter %s; it takes %s"
                              % (api, method, ", ".join(named), ", ".join(
@@ -315,19 +304,27 @@ def scrub_message(message):
                             message or "")
 
 
-def _api_error(what, exc, where):
-    """The API server's status, reason and message from an ``ApiException``."""
-    status, reason, message = exc.status, exc.reason, ""
-    if not status:  # raised by the client itself: TLS failures
-        return KubeCallError("%s failed: cannot reach %s: %s"
-                             % (what, where, str(reason).split("\n")[-1][:300]))
+def api_answer(exc):
+    """``(reason, message)`` of an ``ApiException`` with an HTTP status: the API server's
+    Status reason (else the client's) and its message without quoted request bodies."""
     try:
         body = json.loads(exc.body) if exc.body else {}
     except (TypeError, ValueError):
         body = {}
-    if isinstance(body, dict):
-        reason = body.get("reason") or reason
-        message = scrub_message(body.get("message") or "")
+    if not isinstance(body, dict):
+        return exc.reason, ""
+    message = body.get("message")
+    return (body.get("reason") or exc.reason,
+            scrub_message(message) if isinstance(message, str) else "")
+
+
+def _api_error(what, exc, where):
+    """The API server's status, reason and message from an ``ApiException``."""
+    status = exc.status
+    if not status:  # raised by the client itself: TLS failures
+        return KubeCallError("%s failed: cannot reach %s: %s"
+                             % (what, where, str(exc.reason).split("\n")[-1][:300]))
+    reason, message = api_answer(exc)
     text = "%s failed on %s: the API server answered %s %s" % (what, where, status, reason)
     if message:
         text += ": %s" % message[:500]

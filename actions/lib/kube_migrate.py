@@ -45,7 +45,7 @@ __all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMi
            "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
            "kinds_for", "normalize", "skip_reason", "strip"]
 
-from lib.kube_call import scrub_message
+from lib.kube_call import api_answer
 
 LOG = logging.getLogger(__name__)
 FINGERPRINT = "migration.stackstorm.com/fingerprint"
@@ -142,14 +142,12 @@ class Rest:
         self.label = label  # 'cluster "b" (https://...)', for messages
         self.timeout = timeout
         self._versions = {}
-        self.requests = 0
 
     def request(self, method, path, query=None, body=None):
         from kubernetes.client.exceptions import \
             ApiException  # pylint: disable=import-outside-toplevel
         from urllib3.exceptions import HTTPError  # pylint: disable=import-outside-toplevel
 
-        self.requests += 1
         try:
             response = self.api_client.call_api(
                 path, method, query_params=list((query or {}).items()),
@@ -161,13 +159,7 @@ class Rest:
             if not exc.status:
                 raise MigrationError("cannot reach %s: %s" % (
                     self.label, str(exc.reason).split("\n")[-1][:200])) from None
-            reason, message = exc.reason, ""
-            try:
-                answer = json.loads(exc.body or "{}")
-                reason = answer.get("reason") or reason
-                message = scrub_message(answer.get("message") or "")
-            except (TypeError, ValueError, AttributeError):
-                pass
+            reason, message = api_answer(exc)
             text = "%s %s on %s: %s %s: %s" % (
                 method, path, self.label, exc.status, reason, message[:300])
             raise ApiError(text, exc.status, reason) from None

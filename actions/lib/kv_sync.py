@@ -54,16 +54,13 @@ class Agent:
     """One Consul agent of the pack config (``cluster`` "" is the default agent)."""
 
     def __init__(self, config, cluster="", client=None):
-        self.cluster = cluster
         self.client = client or client_from_config(config, cluster)
         self.label = 'Consul agent "%s" (%s)' % (cluster or "default", address(config, cluster))
-        self.requests = 0
 
     def _call(self, doing, function, *args, **kwargs):
         import consul  # pylint: disable=import-outside-toplevel
         import requests  # pylint: disable=import-outside-toplevel
 
-        self.requests += 1
         try:
             return function(*args, **kwargs)
         except requests.exceptions.RequestException as exc:
