@@ -110,6 +110,10 @@ class Boto3ActionTest(BaseActionTestCase):
             aws_secret_access_key=section["secret_access_key"])
         self.caplog = caplog
         caplog.set_level(logging.DEBUG)
+        # Any kubernetes.client.Configuration() (a kube test or fixture earlier in the session)
+        # sets the urllib3 logger to WARNING for the whole process: without this, the waiter's
+        # polls and any secret in urllib3's lines would go unseen, whatever the test order.
+        caplog.set_level(logging.DEBUG, logger="urllib3")
 
     def run_action(self, **live):
         params = action_params(META, live)
