@@ -4,6 +4,7 @@ Shared by tests/test_rbac.py and tests/test_rbac_platform.py (CI), tests/test_rb
 (StackStorm itself) and the probes in tests/st2_probes/.
 """
 
+import functools
 import glob
 import json
 import os
@@ -155,8 +156,10 @@ def docs_role_table(text=None):
     return rows
 
 
+@functools.lru_cache(maxsize=None)
 def load_renderer():
-    """st2/render_auth_conf.py as a module (it is a script, not a package module)."""
+    """st2/render_auth_conf.py as a module (it is a script, not a package module), loaded once
+    (the property tests call it for every example)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("render_auth_conf", RENDERER)
     module = importlib.util.module_from_spec(spec)
