@@ -1,9 +1,10 @@
 """The pack's RBAC files, its LDAP example and the role table of docs/access.md, as data.
 
-Shared by tests/test_rbac.py (CI), tests/test_rbac_st2.py (StackStorm itself) and the probes in
-tests/st2_probes/.
+Shared by tests/test_rbac.py and tests/test_rbac_platform.py (CI), tests/test_rbac_st2.py
+(StackStorm itself) and the probes in tests/st2_probes/.
 """
 
+import functools
 import glob
 import json
 import os
@@ -62,6 +63,35 @@ MAPPINGS = load_yaml_files(os.path.join(RBAC_DIR, "mappings"))
 def role_named(name):
     [role] = [r for r in ROLES.values() if r.get("name") == name]
     return role
+
+
+def pack_actions():
+    """Names of the pack's actions (actions/*.yaml)."""
+    return {os.path.splitext(os.path.basename(p))[0]
+            for p in glob.glob(os.path.join(PACK_DIR, "actions", "*.yaml"))}
+
+
+def workflow_calls(action_name, seen=None):
+    """(action, input) of every task of a workflow action, nested workflows included."""
+    seen = set() if seen is None else seen
+    if action_name in seen:
+        return []
+    seen.add(action_name)
+    with open(os.path.join(PACK_DIR, "actions", action_name + ".yaml")) as f:
+        meta = yaml.safe_load(f)
+    if meta["runner_type"] != "orquesta":
+        return []
+    with open(os.path.join(PACK_DIR, "actions", meta["entry_point"])) as f:
+        workflow = yaml.safe_load(f)
+    calls = []
+    for task in (workflow.get("tasks") or {}).values():
+        ref = task.get("action") or ""
+        if ref.startswith("aws."):
+            calls.append((ref[4:], task.get("input") or {}))
+            calls += workflow_calls(ref[4:], seen)
+        elif ref:
+            calls.append((ref, task.get("input") or {}))
+    return calls
 
 
 def read(path):
@@ -126,8 +156,10 @@ def docs_role_table(text=None):
     return rows
 
 
+@functools.lru_cache(maxsize=None)
 def load_renderer():
-    """st2/render_auth_conf.py as a module (it is a script, not a package module)."""
+    """st2/render_auth_conf.py as a module (it is a script, not a package module), loaded once
+    (the property tests call it for every example)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("render_auth_conf", RENDERER)
     module = importlib.util.module_from_spec(spec)

@@ -20,8 +20,9 @@ st2tests' MockDatastoreService keeps any name in a dict. The real services
   every key must page. Unlike ``get_value`` it raises on failure.
 
 ``DatastoreRules`` applies that to a service whose ``get_value``/``set_value``/``delete_value``
-take the short (local) name; the stand-in and tests/sensor_service.py use it, so the sensor is
-tested with the names StackStorm accepts whether st2tests or the stand-in is installed.
+take the short (local) name: tests/sensor_service.py layers it over st2tests' mock sensor service
+(or the stand-in's, which keeps any name as st2tests' does), so the sensor is tested with the
+names StackStorm accepts whether st2tests or the stand-in is installed.
 """
 
 import re
@@ -31,7 +32,6 @@ import requests
 __all__ = ["DatastoreRules", "key_name_problem", "MAX_PAGE_SIZE"]
 
 MAX_PAGE_SIZE = 100  # st2's [api] max_page_size default
-_EVERYTHING = object()
 
 # MongoDB's BSON document limit, less room for the key's other fields.
 MAX_VALUE_BYTES = 16 * 1024 * 1024 - 64 * 1024
@@ -71,8 +71,6 @@ class DatastoreRules(object):
             name=name, local=local)
 
     def list_values(self, local=True, prefix=None, limit=None, offset=0):
-        if limit is _EVERYTHING:  # from a DatastoreRules layered over this one
-            return super().list_values(local=local, prefix=prefix, limit=limit, offset=0)
         limit = limit or MAX_PAGE_SIZE
         if limit > MAX_PAGE_SIZE:
             raise requests.exceptions.HTTPError(
@@ -80,7 +78,7 @@ class DatastoreRules(object):
                 '"%s"' % (limit, MAX_PAGE_SIZE))
         # The stores below (st2tests' MockDatastoreService, the stand-in's) keep no order but
         # insertion, like MongoDB's natural order, and ignore limit and offset.
-        items = super().list_values(local=local, prefix=prefix, limit=_EVERYTHING, offset=0)
+        items = super().list_values(local=local, prefix=prefix)
         offset = offset or 0
         return list(items)[offset:offset + limit]
 

@@ -61,7 +61,7 @@ def load_action(name, actions_dir=ACTIONS_DIR):
         return yaml.safe_load(f)
 
 
-def _cast(value, spec):
+def cast(value, spec):
     """st2common.util.casts, by the parameter's type."""
     kind = (spec or {}).get("type")
     if value is None or not isinstance(kind, str):
@@ -133,9 +133,9 @@ def render_params(meta, live, config=None):
     values = {}
     for name, spec in specs.items():
         if name in live and live[name] is not None:
-            values[name] = _cast(live[name], spec)
+            values[name] = cast(live[name], spec)
         elif _default(spec, config) is not None:  # st2 replaces None with the default
-            values[name] = _cast(_default(spec, config), spec)
+            values[name] = cast(_default(spec, config), spec)
         elif name in live:
             values[name] = None
     try:

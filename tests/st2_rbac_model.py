@@ -306,6 +306,20 @@ def allows(request, roles, system_roles=()):
     return all(passes(check, roles, system_roles) for check in REQUESTS[request])
 
 
+def passing(role, check, names):
+    """The names for which a role passes `check` (a permission type on action:aws:<name>,
+    rule:aws:<name> or sensor_type:aws:<name>), as st2-rbac-backend decides it."""
+    resource_type = check.rsplit("_", 1)[0]
+    return {name for name in names
+            if passes(("resource", check, "%s:aws:%s" % (resource_type, name)), [role])}
+
+
+def executable_actions(role, actions):
+    """Actions of the pack a role lets its users run (action_execute or action_all, on the action
+    or on pack:aws)."""
+    return passing(role, "action_execute", actions)
+
+
 def grant_problems(where, role):
     """Grants that do not do what they look like they do, per HONOURED."""
     problems = []

@@ -8,18 +8,19 @@
 - ``render_action_parameters``: the rule's action parameters as the rules engine renders them
   (st2common/st2common/util/param.py ``render_live_params``: a string parameter is a Jinja template
   rendered to *text* in a sandboxed environment with undefined names an error, then cast to the
-  action parameter's type by st2common/st2common/util/casts.py -- an ``object`` from JSON, else
-  from a Python literal -- so ``"{{ trigger }}"`` becomes the payload's ``repr`` read back).
+  action parameter's type by st2common/st2common/util/casts.py (tests/st2_params.py ``cast``: an
+  ``object`` from JSON, else from a Python literal) -- so ``"{{ trigger }}"`` becomes the
+  payload's ``repr`` read back).
 """
 
-import ast
 import glob
-import json
 import os
 
 import jinja2
 import jinja2.sandbox
 import yaml
+
+from tests.st2_params import cast, load_action
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULE_FILES = sorted(glob.glob(os.path.join(PACK_DIR, "rules", "*.yaml")))
@@ -45,7 +46,7 @@ def load_yaml(path):
 
 
 def rules():
-    return {load_yaml(path)["name"]: load_yaml(path) for path in RULE_FILES}
+    return {rule["name"]: rule for rule in map(load_yaml, RULE_FILES)}
 
 
 def trigger_types():
@@ -107,26 +108,10 @@ def matching_rules(trigger_ref, payload):
                   if rule_matches(rule, trigger_ref, payload))
 
 
-def _cast(value, kind):
-    """st2common/st2common/util/casts.py for the types the pack's actions take."""
-    if not isinstance(value, str) or kind is None or kind == "string":
-        return value
-    if kind in ("object", "array"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return ast.literal_eval(value)
-    if kind == "integer":
-        return int(value)
-    if kind == "boolean":
-        return ast.literal_eval(value.capitalize())
-    return value
-
-
 def render_action_parameters(rule, payload):
     """The rule's action parameters as the rules engine passes them to the action."""
     pack, name = rule["action"]["ref"].split(".", 1)
-    meta = load_yaml(os.path.join(PACK_DIR, "actions", name + ".yaml"))
+    meta = load_action(name)
     assert pack == meta["pack"]
     env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined,
                                               trim_blocks=True, lstrip_blocks=True)
@@ -134,6 +119,5 @@ def render_action_parameters(rule, payload):
     for key, value in (rule["action"].get("parameters") or {}).items():
         if isinstance(value, str):
             value = env.from_string(value).render(trigger=payload)
-        kind = ((meta.get("parameters") or {}).get(key) or {}).get("type")
-        rendered[key] = _cast(value, kind)
+        rendered[key] = cast(value, (meta.get("parameters") or {}).get(key))
     return rendered

@@ -20,8 +20,9 @@ from tests import st2_conf
 from tests import st2_rbac_model as model
 from tests.rbac_files import (
     DOCS, LDAP_ACCEPTED, LDAP_DEFAULTS, LDAP_EXAMPLE, LDAP_REQUIRED, MAPPINGS, PACK_DIR,
-    PERMISSION_TYPES, ROLES, SYSTEM_ROLES, docs_role_table, ldap_kwargs, ldap_sections, read,
-    role_named)
+    PERMISSION_TYPES, ROLES, SYSTEM_ROLES, docs_role_table, ldap_kwargs, ldap_sections,
+    pack_actions, read, role_named, workflow_calls)
+from tests.st2_rbac_model import executable_actions, passing
 
 ROLE_KEYS = {"name", "description", "enabled", "permission_grants"}
 GRANT_KEYS = {"resource_uid", "permission_types"}
@@ -126,20 +127,6 @@ def role_problems(where, role, resources, permission_types=None):
     return problems
 
 
-def passing(role, check, names):
-    """The names for which a role passes `check` (a permission type on action:aws:<name>,
-    rule:aws:<name> or sensor_type:aws:<name>), as st2-rbac-backend decides it."""
-    resource_type = check.rsplit("_", 1)[0]
-    return {name for name in names
-            if model.passes(("resource", check, "%s:aws:%s" % (resource_type, name)), [role])}
-
-
-def executable_actions(role, actions):
-    """Actions of the pack a role lets its users run (action_execute or action_all, on the action
-    or on pack:aws)."""
-    return passing(role, "action_execute", actions)
-
-
 def what_role_does(role, actions, rules, sensors):
     """What a role does to the pack's content, in LISTED's terms, plus what no role of the pack
     may do (changing, adding or deleting actions and rules through the API)."""
@@ -155,11 +142,6 @@ def what_role_does(role, actions, rules, sensors):
         "add or delete rules": passing(role, "rule_delete", rules)
         | passing(role, "rule_create", rules),
     }
-
-
-def pack_actions():
-    return {os.path.splitext(os.path.basename(p))[0]
-            for p in glob.glob(os.path.join(PACK_DIR, "actions", "*.yaml"))}
 
 
 def pack_names(kind):
@@ -198,29 +180,6 @@ def test_self_service_runs_only_the_drift_report():
                              r"config|rerun|stop|send|respond)$", t)}, granted
     assert not [g for g in role["permission_grants"]
                 if str(g.get("resource_uid", "")).startswith("key_value_pair:")]
-
-
-def workflow_calls(action_name, seen=None):
-    """(action, input) of every task of a workflow action, nested workflows included."""
-    seen = set() if seen is None else seen
-    if action_name in seen:
-        return []
-    seen.add(action_name)
-    with open(os.path.join(PACK_DIR, "actions", action_name + ".yaml")) as f:
-        meta = yaml.safe_load(f)
-    if meta["runner_type"] != "orquesta":
-        return []
-    with open(os.path.join(PACK_DIR, "actions", meta["entry_point"])) as f:
-        workflow = yaml.safe_load(f)
-    calls = []
-    for task in (workflow.get("tasks") or {}).values():
-        ref = task.get("action") or ""
-        if ref.startswith("aws."):
-            calls.append((ref[4:], task.get("input") or {}))
-            calls += workflow_calls(ref[4:], seen)
-        elif ref:
-            calls.append((ref, task.get("input") or {}))
-    return calls
 
 
 def test_what_self_service_runs_only_reads_aws():

@@ -4,13 +4,11 @@ the database provisioning or AWS; and no other role of the pack's users runs the
 The checks of every role and mapping against StackStorm's rules, and of what each role runs
 and edits (LISTED), are in tests/test_rbac.py."""
 
-import os
-
-import yaml
-
 from tests import st2_rbac_model as model
-from tests.test_rbac import (PACK_DIR, PLATFORM_ACTIONS, executable_actions, pack_actions,
-                             role_named, workflow_calls)
+from tests.rbac_files import MAPPINGS, pack_actions, role_named, workflow_calls
+from tests.st2_rbac_model import executable_actions
+
+PLATFORM_ACTIONS = set(model.PLATFORM_ACTIONS)
 
 
 def test_platform_admins_run_exactly_the_kubernetes_actions():
@@ -48,6 +46,4 @@ def test_only_platform_admins_edit_the_sync_rule_and_sensor():
 
 
 def test_the_platform_admins_mapping_names_the_role():
-    with open(os.path.join(PACK_DIR, "rbac", "mappings", "platform_admins.yaml")) as handle:
-        mapping = yaml.safe_load(handle)
-    assert mapping["roles"] == ["k8s_platform_admin"]
+    assert MAPPINGS["rbac/mappings/platform_admins.yaml"]["roles"] == ["k8s_platform_admin"]

@@ -106,6 +106,22 @@ def test_action_parameters_carry_the_whole_payload():
     assert rendered == {"resource": payload}
 
 
+def test_rendered_parameters_are_cast_to_every_type_the_action_declares():
+    """Text rendered from each template is cast by the action parameter's type (st2's casts:
+    array, boolean and number here), so aws.consul_sync gets what its metadata declares."""
+    with open(os.path.join(PACK_DIR, "tests", "fixtures", "consul",
+                           "trigger_consul_kv_changed.json"), encoding="utf-8") as handle:
+        payload = json.load(handle)
+    assert render_action_parameters(rules()["consul_sync"], payload) == {
+        "source": "", "target": "green", "prefix": "apps/",
+        "keys": ["apps/shop/db", "apps/shop/flags"], "delete_extra": False,
+        "observed_at": 1764460800.123}
+    payload.update(full_resync=True, observed_at=0)
+    rendered = render_action_parameters(rules()["consul_sync"], payload)
+    assert (rendered["delete_extra"], rendered["observed_at"]) == (True, 0.0)
+    assert isinstance(rendered["observed_at"], float)
+
+
 def test_evaluator_follows_st2_semantics():
     rule = {"trigger": {"type": "t"}, "criteria": {
         "trigger.a": {"type": "equals", "pattern": False},

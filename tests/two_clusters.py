@@ -218,20 +218,14 @@ class KVWatcher:
 
 
 def rule_parameters(payload, rule_file="consul_sync.yaml"):
-    """The action parameters of a rule for ``payload``, rendered as st2 renders them (Jinja
-    with ``trigger``, strings; StackStorm then casts them by the action's parameter types,
-    which tests/st2_params.action_params does)."""
+    """The action parameters of a rule for ``payload``, rendered and cast as st2's rules engine
+    does (tests/st2_rules_engine.py); tests/st2_params.action_params then finalizes them."""
     import os
 
-    import jinja2
-    import yaml
+    from tests.st2_rules_engine import PACK_DIR, load_yaml, render_action_parameters
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules",
-                        rule_file)
-    with open(path, encoding="utf-8") as handle:
-        rule = yaml.safe_load(handle)
-    return {key: jinja2.Environment().from_string(value).render(trigger=payload)
-            for key, value in (rule["action"].get("parameters") or {}).items()}
+    rule = load_yaml(os.path.join(PACK_DIR, "rules", rule_file))
+    return render_action_parameters(rule, payload)
 
 
 def percentile(values, p):
