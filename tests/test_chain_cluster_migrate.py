@@ -7,7 +7,7 @@ import pytest
 from kubernetes import client
 
 from lib.chain import run_workflow
-from tests.test_workflows_static import assert_run_follows
+from tests.workflow_paths import assert_run_follows
 from tests.two_clusters import pack_config, seed_namespace, unique
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from lib.chain import run_workflow
 from lib.kube import to_payload
 from lib.rds_params import db_instance_identifier
 from tests.fixtures.database.support import create_database, ensure_database_crd, get_database
-from tests.test_workflows_static import assert_run_follows
+from tests.workflow_paths import assert_run_follows
 
 pytestmark = pytest.mark.integration
 

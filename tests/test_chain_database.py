@@ -22,7 +22,7 @@ from lib.chain import MASK, run_workflow
 from lib.rds_params import db_instance_identifier
 from tests.fixtures.database.support import all_steps, changing_calls, ensure_database_crd
 from tests.st2_rules_engine import matching_rules, render_action_parameters, rules
-from tests.test_workflows_static import assert_run_follows
+from tests.workflow_paths import assert_run_follows
 
 pytestmark = pytest.mark.integration
 

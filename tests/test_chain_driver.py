@@ -9,7 +9,7 @@ import pytest
 
 from lib import chain
 from lib.chain import MASK, run_workflow
-from tests.test_workflows_static import assert_run_follows
+from tests.workflow_paths import assert_run_follows
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "workflows")
 CREDENTIALS = {"aws_access_key_id": "ASIAFAKE", "aws_secret_access_key": "s3cr3t-key",

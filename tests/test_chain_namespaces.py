@@ -16,7 +16,7 @@ from tests.fixtures.database.support import (aws_config, changing_calls, consul_
                                              create_database, ensure_database_crd, get_database,
                                              vault_config)
 from tests.stack_plugin import _vault_destroy_tree
-from tests.test_workflows_static import assert_run_follows
+from tests.workflow_paths import assert_run_follows
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from lib import chain
 from tests.test_chain_database import GROUP, PLURAL, VERSION, added, fire  # noqa: F401
 from tests.test_chain_database import config, crd, databases, feed, rds  # noqa: F401
-from tests.test_workflows_static import PATHS, collapse
+from tests.workflow_paths import PATHS, collapse
 
 conducting = pytest.importorskip("orquesta.conducting")
 from orquesta import events, statuses  # noqa: E402

@@ -19,26 +19,19 @@ import re
 
 import jinja2
 import pytest
-import yaml
 import yaql
 
 from lib import chain
+from tests.workflow_paths import FIXTURES, PATHS, WORKFLOWS, load_yaml
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACTIONS_DIR = os.path.join(PACK_DIR, "actions")
-WORKFLOW_FILES = sorted(glob.glob(os.path.join(ACTIONS_DIR, "workflows", "*.yaml")))
-FIXTURES = os.path.join(PACK_DIR, "tests", "fixtures", "workflows")
 ALLOWED_CORE_ACTIONS = {"core.noop", "core.echo"}  # none is used today
 ENGINE_COMMANDS = {"fail", "noop", "continue", "retry"}
 YAQL_RE = re.compile(r"<%(.*?)%>", re.S)
 JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 CTX_RE = re.compile(r"""ctx\(\s*['"]?(\w*)['"]?\s*\)(?:\.(\w+))?""")
 _YAQL = yaql.factory.YaqlFactory().create()
-
-
-def load_yaml(path):
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
 
 
 def _names(items):
@@ -229,33 +222,6 @@ def walk_problems(workflow, path):
                                     for _, todo in transitions(last)):
         problems.append("path ends at %s, which always goes on to another task" % path[-1])
     return problems
-
-
-def collapse(steps):
-    """The task path of a chain run: its steps' task names, a retried task counted once, the
-    items of a with-items task once."""
-    path = []
-    for step in steps:
-        if step["attempt"] == 1 and not step.get("item"):
-            path.append(step["task"])
-    return path
-
-
-def assert_run_follows(run, scenario):
-    """Assert a lib.chain run took the scenario's path of tests/fixtures/workflows/paths.yaml,
-    with each task running the action the YAML gives it."""
-    name = run["workflow"]
-    assert collapse(run["steps"]) == PATHS[name][scenario], (
-        "%s run took %s, expected scenario %s" % (name, collapse(run["steps"]), scenario))
-    tasks = WORKFLOWS[name]["tasks"]
-    for step in run["steps"]:
-        assert step["action"] == tasks[step["task"]]["action"], step["task"]
-        if step["attempt"] > 1:
-            assert "retry" in tasks[step["task"]], step["task"]
-
-
-WORKFLOWS = {os.path.basename(p)[:-5]: load_yaml(p) for p in WORKFLOW_FILES}
-PATHS = load_yaml(os.path.join(FIXTURES, "paths.yaml"))
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
