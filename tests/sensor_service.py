@@ -12,29 +12,22 @@ any payload. This one, whether st2tests or the stand-in is installed:
   instead of ``dispatched_triggers``.
 """
 
-import glob
 import logging
-import os
-
-import yaml
 
 from lib.st2_schema import validate
 from st2tests.mocks.sensor import MockSensorService, MockSensorWrapper
 from tests.st2_datastore_rules import DatastoreRules
+from tests.st2_rules_engine import trigger_types
 
 __all__ = ["SensorService", "trigger_payload_schemas"]
 
-PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SCHEMAS = {}
 
 
 def trigger_payload_schemas():
     """{"aws.<name>": payload_schema} of triggers/*.yaml."""
     if not _SCHEMAS:
-        for path in glob.glob(os.path.join(PACK_DIR, "triggers", "*.yaml")):
-            with open(path, encoding="utf-8") as handle:
-                meta = yaml.safe_load(handle)
-            _SCHEMAS["%s.%s" % (meta["pack"], meta["name"])] = meta.get("payload_schema")
+        _SCHEMAS.update((ref, meta.get("payload_schema")) for ref, meta in trigger_types().items())
     return _SCHEMAS
 
 
