@@ -50,7 +50,7 @@ def conduct(name, inputs, pack_config):
                     status, output, _ = conduct(action_name, action["input"], pack_config)
                     ok, raw = status == statuses.SUCCEEDED, {"output": output}
                 else:
-                    params = runner._params(action_name, meta, action["input"])
+                    params = chain._parameters(action_name, meta, action["input"])
                     ok, raw = runner._run_python(action_name, params)
                 steps.append({"task": task["id"], "action": ref, "attempt": 1})
                 conductor.update_task_state(task["id"], task["route"], events.ActionExecutionEvent(
