@@ -60,9 +60,17 @@ def aws(monkeypatch):
 
 
 def real_password(identifier):
-    """The master password RDS (moto's backend) holds for the instance."""
-    # pylint: disable-next=protected-access
-    return rds_backends[DEFAULT_ACCOUNT_ID][REGION].databases[identifier]._master_user_password
+    """The master password RDS (moto's backend) holds for the instance.
+
+    Where moto keeps it is moto's internals, and they differ inside the moto>=5,<6 the tests
+    allow: moto 5.0 has a plain ``master_user_password`` attribute, later releases keep it in
+    ``_master_user_password`` behind a property that refuses to be read."""
+    state = vars(rds_backends[DEFAULT_ACCOUNT_ID][REGION].databases[identifier])
+    for name in ("_master_user_password", "master_user_password"):
+        if name in state:
+            return state[name]
+    raise AssertionError("moto's RDS instance holds no master password attribute (moto's "
+                         "internals changed): %s" % ", ".join(sorted(state)))
 
 
 def adopted_instance(rds, namespace, name, uid):

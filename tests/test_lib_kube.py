@@ -131,9 +131,10 @@ def test_url_and_token_reach_the_api_server(stack):
 
 @pytest.mark.integration
 def test_kubeconfig_context_selects_the_identity(stack):
-    """Context stack-limited is the no-permission user: listing namespaces is refused."""
+    """Context <context>-limited (stack-limited on the main set) is the no-permission user:
+    listing namespaces is refused."""
     api = api_client_from_config({"kubeconfig": stack["kube"]["kubeconfig"],
-                                  "kube_context": "stack-limited"})
+                                  "kube_context": stack["kube"]["context"] + "-limited"})
     try:
         with pytest.raises(ApiException) as info:
             client.CoreV1Api(api).list_namespace()
