@@ -26,13 +26,14 @@ def test_mount_defaults_to_secret():
 
 
 @pytest.mark.integration
-def test_refused_token_is_named(stack, vault_path):
-    kv = KV(dict(vault_config(stack), vault_token="not-a-token"))
+def test_refused_token_is_named(stack):
+    # the token is looked up when the client is built (lib/vault_auth.py renews it there), so
+    # an expired or revoked one is named before any KV call, with what to do about it
     with pytest.raises(VaultError) as exc:
-        kv.metadata(vault_path)
-    assert str(exc.value) == ("Vault at %s refused the token (pack config vault_token) while "
-                              "reading metadata of secret/%s: permission denied"
-                              % (stack["vault"]["addr"], vault_path))
+        KV(dict(vault_config(stack), vault_token="not-a-token"))
+    assert str(exc.value).startswith("Vault at %s refused the token of pack config vault_token: "
+                                     "it expired or was revoked" % stack["vault"]["addr"])
+    assert "not-a-token" not in str(exc.value)
 
 
 @pytest.mark.integration
