@@ -8,6 +8,7 @@ import pytest
 import yaml
 from kubernetes.client.rest import ApiException
 
+from lib.database_objects import STATUS_LIMITS
 from tests.fixtures.database.support import crd_schema
 from tests.test_sensor_custom_resource_sensor import DB, LEGACY, Objects, install_crds
 
@@ -63,13 +64,28 @@ def test_valid_example_is_accepted_with_defaults_and_printer_columns(crds, stack
         "masterUsername": "dbadmin",
         "tags": {"team": "team-a", "cost-center": "1234"},
     }
-    Objects(kube_api_client, kube_namespace).patch_status(
+    objects = Objects(kube_api_client, kube_namespace)
+    objects.patch_status(
         "orders-db", {"status": {"phase": "Ready", "endpoint": "orders.example.com",
-                                 "port": 5432}})
+                                 "port": 5432, "conditions": [
+                                     {"type": "Synced", "status": "False"},
+                                     {"type": "Ready", "status": "True", "reason": "Ready"}]}})
     table = kubectl(stack, "get", "-n", kube_namespace, "db", "orders-db").stdout.split("\n")
-    assert table[0].split() == ["NAME", "ENGINE", "SIZE", "PHASE", "ENDPOINT", "AGE"]
-    assert table[1].split()[:5] == ["orders-db", "postgres", "medium", "Ready",
+    assert table[0].split() == ["NAME", "ENGINE", "SIZE", "READY", "PHASE", "ENDPOINT", "AGE"]
+    assert table[1].split()[:6] == ["orders-db", "postgres", "medium", "True", "Ready",
                                     "orders.example.com"]
+    # -o wide: why it is not ready, and when a failed run is tried again.
+    objects.patch_status(
+        "orders-db", {"status": {"phase": "Failed", "endpoint": None, "retry": {
+            "attempts": 2, "nextAttemptAt": "2026-01-01T00:01:00Z", "lastFailure": "timeout"},
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Recoverable"}]}})
+    wide = kubectl(stack, "get", "-n", kube_namespace, "db", "orders-db", "-o", "wide")
+    table = wide.stdout.split("\n")
+    assert table[0].split() == ["NAME", "ENGINE", "SIZE", "READY", "PHASE", "ENDPOINT", "AGE",
+                                "REASON", "ATTEMPTS", "NEXT", "ATTEMPT"]
+    row = table[1].split()
+    assert row[:5] + row[-3:] == ["orders-db", "postgres", "medium", "False", "Failed",
+                                  "Recoverable", "2", "2026-01-01T00:01:00Z"]
 
 
 def test_minimal_spec_gets_defaults(crds, kube_api_client, kube_namespace):
@@ -151,6 +167,8 @@ def test_rbac_manifest_grants_what_the_sensor_and_workflows_need():
     assert {"get", "list", "watch"} <= grants[(LEGACY["group"], "mysqldbs")]
     for sub in ("databases", "databases/status", "databases/finalizers"):
         assert {"patch", "update"} <= grants[(DB["group"], sub)]
+    # aws.database_set_status records Events on the Databases (lib/kube_events.py).
+    assert grants[("", "events")] == {"create", "patch"}
     assert not any("secrets" in r for _, r in grants)
 
 
@@ -237,3 +255,35 @@ def test_a_status_message_longer_than_the_limit_is_refused(crds, kube_api_client
         objects.patch_status("long-status-db", {"status": {"phase": "Failed",
                                                            "message": "x" * 1025}})
     assert "status.message in body should be at most 1024 chars long" in info.value.body
+
+
+def test_status_retry_is_bounded_as_the_pack_writes_it():
+    retry = crd_schema()["properties"]["status"]["properties"]["retry"]
+    assert retry["properties"] == {
+        "attempts": {"type": "integer", "minimum": 0,
+                     "description": "Failed runs since the Database was last Ready."},
+        "nextAttemptAt": {"type": "string", "format": "date-time", "maxLength": 64,
+                          "description": "When the next run is due (RFC 3339, UTC)."},
+        "lastFailure": {"type": "string", "maxLength": STATUS_LIMITS["message"],
+                        "description": "The message of the last failure."}}
+
+
+@pytest.mark.parametrize("retry,field", [
+    ({"attempts": -1}, "status.retry.attempts in body should be greater than or equal to 0"),
+    ({"attempts": "2"}, "status.retry.attempts in body must be of type integer"),
+    ({"nextAttemptAt": "in 30 seconds"},
+     "status.retry.nextAttemptAt in body must be of type date-time"),
+    ({"lastFailure": "x" * 1025}, "status.retry.lastFailure in body should be at most 1024 "
+                                  "chars long"),
+])
+def test_a_bad_status_retry_is_refused_naming_the_field(crds, kube_api_client, kube_namespace,
+                                                        retry, field):
+    objects = Objects(kube_api_client, kube_namespace)
+    objects.create("retry-db", {"engine": "postgres"})
+    with pytest.raises(ApiException) as info:
+        objects.patch_status("retry-db", {"status": {"phase": "Failed", "retry": retry}})
+    assert info.value.status == 422
+    assert field in info.value.body, info.value.body
+    ok = objects.patch_status("retry-db", {"status": {"phase": "Failed", "retry": {
+        "attempts": 3, "nextAttemptAt": "2026-01-01T00:02:00Z", "lastFailure": "x" * 1024}}})
+    assert ok["status"]["retry"]["attempts"] == 3

@@ -2,14 +2,17 @@
 
 ``DatabaseObjects`` wraps the custom-objects calls of the status, finalizer and drift actions
 with errors naming the object; ``ready_condition`` and ``bounded`` shape what the status holds,
-within the CRD's limits (k8s/crds/database.yaml), so a status patch is never refused for size.
+within the CRD's limits (k8s/crds/database.yaml), so a status patch is never refused for size;
+``retry_schedule`` is the ``status.retry`` of a failed run that is retried later.
 """
 
+import datetime
+import random
 import re
 
 __all__ = [
     "GROUP", "VERSION", "PLURAL", "KIND", "FINALIZER", "STATUS_LIMITS", "KubeError",
-    "DatabaseObjects", "ready_condition", "bounded",
+    "DatabaseObjects", "ready_condition", "bounded", "retry_schedule", "rfc3339",
 ]
 
 GROUP = "dbaas.stackstorm.com"
@@ -43,11 +46,12 @@ def _quote(value):
     return text if len(text) <= 80 else text[:80] + "..."
 
 
-def ready_condition(conditions, phase, message, observed_generation, now):
+def ready_condition(conditions, phase, message, observed_generation, now, reason=None):
     """``conditions`` with the ``Ready`` condition set for ``phase`` (others kept as they are).
 
-    Ready is "True" only in phase Ready; its reason is the phase. lastTransitionTime changes
-    only when the condition's status does, as Kubernetes conventions ask.
+    Ready is "True" only in phase Ready; its reason is ``reason`` (e.g. Recoverable or Terminal
+    for a Failed phase), by default the phase. lastTransitionTime changes only when the
+    condition's status does, as Kubernetes conventions ask.
     """
     status = "True" if phase == "Ready" else "False"
     message = bounded(message, STATUS_LIMITS["message"])
@@ -57,7 +61,8 @@ def ready_condition(conditions, phase, message, observed_generation, now):
         if isinstance(condition.get("message"), str):
             condition["message"] = bounded(condition["message"], STATUS_LIMITS["message"])
     old = next((c for c in conditions if c.get("type") == "Ready"), None)
-    new = {"type": "Ready", "status": status, "reason": phase, "message": message,
+    reason = bounded(reason or phase, STATUS_LIMITS["reason"])
+    new = {"type": "Ready", "status": status, "reason": reason, "message": message,
            "lastTransitionTime": now}
     if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
         new["lastTransitionTime"] = old["lastTransitionTime"]
@@ -67,6 +72,32 @@ def ready_condition(conditions, phase, message, observed_generation, now):
         new["observedGeneration"] = old["observedGeneration"]
     others = [c for c in conditions if c.get("type") != "Ready"]
     return ([new] + others)[:STATUS_LIMITS["conditions"]]
+
+
+def rfc3339(moment):
+    """``moment`` (an aware datetime) as RFC 3339 UTC to the second: 2026-01-01T00:00:00Z."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def retry_schedule(previous, message, now, initial_seconds, max_seconds, rand=random.random):
+    """``status.retry`` after one more recoverable failure, and the delay in seconds.
+
+    ``previous`` is the current ``status.retry`` (anything: a missing or odd one counts as no
+    attempt yet). The delay doubles from ``initial_seconds`` with each attempt, capped at
+    ``max_seconds``, then moves by up to 20% either way (``rand()`` in [0, 1)) so that many
+    Databases failing together are not retried together; it never exceeds ``max_seconds``
+    and is a whole number of seconds, at least 1. ``now`` is an aware datetime.
+    """
+    attempts = previous.get("attempts") if isinstance(previous, dict) else None
+    attempts = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0
+    attempts = max(0, attempts) + 1
+    base = min(max_seconds, initial_seconds * 2 ** min(attempts - 1, 62))
+    delay = max(1, min(max_seconds, int(round(base * (0.8 + 0.4 * rand())))))
+    start = now.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    retry = {"attempts": attempts,
+             "nextAttemptAt": rfc3339(start + datetime.timedelta(seconds=delay)),
+             "lastFailure": bounded(message or "", STATUS_LIMITS["message"])}
+    return retry, delay
 
 
 class KubeError(RuntimeError):
@@ -142,16 +173,20 @@ class DatabaseObjects:
             error.status = getattr(exc, "status", None)
             raise error from None
 
-    def list_all(self):
-        """Every object of the kind in all namespaces (all pages)."""
+    def list_all(self, namespace=None):
+        """Every object of the kind in all namespaces, or in ``namespace`` (all pages)."""
         items, token = [], None
         while True:
             kwargs = {"limit": 500}
             if token:
                 kwargs["_continue"] = token
             try:
-                page = self.api.list_cluster_custom_object(self.group, self.version, self.plural,
-                                                           **kwargs)
+                if namespace:
+                    page = self.api.list_namespaced_custom_object(
+                        self.group, self.version, namespace, self.plural, **kwargs)
+                else:
+                    page = self.api.list_cluster_custom_object(self.group, self.version,
+                                                               self.plural, **kwargs)
             except Exception as exc:  # pylint: disable=broad-except
                 raise self.error(exc, "listing") from None
             items.extend(page.get("items") or [])
