@@ -19,7 +19,26 @@ password -- claim first, then change, then write:
 A claim older than ``CLAIM_LEASE_SECONDS`` was left by a run that died (StackStorm kills an
 action after its timeout, 600 s, well within the lease): the next run claims on top of it with
 a password of its own. Vault data and check-and-set are the only state, so no run can undo
-another's step. The password is never returned or logged.
+another's step.
+
+Following rotation (managed secret): RDS rotates the managed secret (every 7 days by default),
+so the Vault secret's custom_metadata records, next to the owner uid (Vault replaces
+custom_metadata whole: both are always written together), the Secrets Manager VersionId its
+data was copied from (``st2-aws-source-version``, ``SecretState.source_version``). Each run
+first asks ``describe_secret`` which version is staged AWSCURRENT (version metadata, no value):
+when that is the recorded version, Vault's current version is not deleted and its other fields
+match the instance, nothing is read or written ("up to date"). Otherwise the run reads the value
+(``get_secret_value``; the VersionId it returns is the one recorded), writes it with
+check-and-set on the version it read -- a round lost to a concurrent run re-reads both Vault and
+the AWSCURRENT version, so concurrent runs end with one new version -- then records the version.
+A secret written before versions were recorded is read once and gets its version recorded
+(without a new Vault version when it holds the same data); one deleted by hand (metadata gone,
+or its current version deleted or destroyed) is written again, with the owner claim.
+
+The result holds non-secret facts only: ``version`` (Vault's current version), ``changed``
+(a Vault version was written by this run), ``reason`` (``REASONS``) and ``source_version``
+(the managed secret's VersionId copied; None without one). The password is never returned or
+logged.
 """
 
 import datetime
@@ -41,6 +60,19 @@ PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 40
 #: Key of a claimed version's data holding the password being set.
 PENDING = "pending_password"
+#: Secrets Manager staging label of the version in use.
+AWSCURRENT = "AWSCURRENT"
+#: The result's ``reason``: why a version was written, or why none was.
+REASONS = {
+    "up to date": "Vault already held the instance's credentials; nothing was written",
+    "source version recorded": "Vault held the managed secret's current password; only the "
+                               "version it came from was recorded (no new Vault version)",
+    "first copy": "Vault held nothing at the path (never written, or deleted with its metadata)",
+    "restored": "Vault's current version was deleted or destroyed; written again",
+    "rotated": "the managed secret was rotated; its new password was written",
+    "updated": "other fields (host, port, user name, ...) changed; written",
+    "password set": "no managed secret: a new password was set on the instance and written",
+}
 
 
 class CredentialsError(RuntimeError):
@@ -99,11 +131,13 @@ class DatabaseStoreCredentials(BaseAction):
             "dbname": instance.get("DBName") or "",
         }
         if (instance.get("MasterUserSecret") or {}).get("SecretArn"):
-            data["password"] = self._managed_password(instance)
-            version = self._store(vault, vault_path, uid, data)
+            version, changed, reason, source = self._store_managed(
+                vault, vault_path, uid, data, instance)
         else:
-            version = self._store_generated(vault, vault_path, uid, data)
-        return {"vault_path": vault_path, "vault_mount": vault.mount, "version": version}
+            version, changed, reason = self._store_generated(vault, vault_path, uid, data)
+            source = None
+        return {"vault_path": vault_path, "vault_mount": vault.mount, "version": version,
+                "source_version": source, "changed": changed, "reason": reason}
 
     # -- Vault -----------------------------------------------------------------------------
     @staticmethod
@@ -117,28 +151,59 @@ class DatabaseStoreCredentials(BaseAction):
                                 "custom_metadata)", uid))
         return state
 
-    def _store(self, vault, path, uid, data):
-        """Write ``data`` (an RDS-managed password: every run reads the same) with
-        check-and-set; a lost round re-reads, and finds the winner's identical data."""
+    def _store_managed(self, vault, path, uid, data, instance):
+        """Copy the RDS-managed password, following its rotation (module docstring): the value
+        is read only when Vault's copy is not of the version staged AWSCURRENT. Check-and-set
+        write; a lost round re-reads Vault and the AWSCURRENT version, and finds the winner's
+        data. Returns (version, changed, reason, source VersionId)."""
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        source = password = None  # VersionId and password of the value read, kept across rounds
         for _ in range(self.ATTEMPTS):
             state = self._owned_state(vault, path, uid)
-            current = vault.read(path) if state and state.version else None
+            current = vault.read(path) if state and state.version and not state.deleted \
+                else None
             self._check_host(vault, path, current, data)
-            if current == data:
-                self.logger.info("Vault secret %s is up to date (version %d)",
-                                 vault.where(path), state.version)
-                return state.version
-            version = vault.try_write(path, data, cas=state.version if state else 0)
+            recorded = state.source_version if state else None
+            latest = self._current_source_version(arn)
+            copied = bool(current and current.get("password")) and \
+                _fields(current) == _fields(data)
+            if copied and latest and recorded == latest:
+                self.logger.info("Vault secret %s is up to date (version %d, managed secret "
+                                 "version %s)", vault.where(path), state.version, latest)
+                return state.version, False, "up to date", latest
+            if password is None or source != latest:
+                source, password = self._managed_value(instance)
+            wanted = dict(data, password=password)
+            if current == wanted:
+                reason = "up to date"
+                if recorded != source:
+                    vault.claim(path, uid, source)
+                    reason = "source version recorded"
+                self.logger.info("Vault secret %s holds managed secret version %s (version %d): "
+                                 "%s", vault.where(path), source, state.version, reason)
+                return state.version, False, reason, source
+            version = vault.try_write(path, wanted, cas=state.version if state else 0)
             if version is None:
-                continue  # lost to a concurrent writer: re-read
-            vault.claim(path, uid)  # a concurrent first claimer of the path lost the race
+                continue  # lost to a concurrent writer: re-read both sides
+            # Records the source; also re-claims for a concurrent first claimer that lost.
+            vault.claim(path, uid, source)
+            if not state or not state.version:
+                reason = "first copy"
+            elif current is None:
+                reason = "restored"
+            elif current.get("password") != password and recorded != source:
+                reason = "rotated"
+            else:
+                reason = "updated"
             self.logger.info("wrote the credentials of RDS instance %s to Vault secret %s "
-                             "(version %d)", data["host"], vault.where(path), version)
-            return version
+                             "(version %d, managed secret version %s): %s", self._identifier,
+                             vault.where(path), version, source, reason)
+            return version, True, reason, source
         raise self._rounds_lost(vault, path)
 
     def _store_generated(self, vault, path, uid, data):
-        """The claim / change / write protocol of the module docstring."""
+        """The claim / change / write protocol of the module docstring. Returns (version,
+        changed, reason)."""
         identifier = self._identifier
         deadline = time.monotonic() + self.WAIT_SECONDS
         lost = 0
@@ -167,17 +232,17 @@ class DatabaseStoreCredentials(BaseAction):
                 if current == wanted:
                     self.logger.info("Vault secret %s is up to date (version %d)",
                                      vault.where(path), state.version)
-                    return state.version
+                    return state.version, False, "up to date"
                 version = vault.try_write(path, wanted, cas=state.version)
                 if version is not None:
-                    return version
+                    return version, True, "updated"
                 lost += 1
                 continue
             version = self._claim_change_write(vault, path, uid, data, state, current)
             if version is None:
                 lost += 1  # another run claimed first: wait for it
                 continue
-            return version
+            return version, True, "password set"
         raise self._rounds_lost(vault, path)
 
     def _rounds_lost(self, vault, path):
@@ -258,12 +323,27 @@ class DatabaseStoreCredentials(BaseAction):
         self._identifier = instance["DBInstanceIdentifier"]
         return instance
 
-    def _managed_password(self, instance):
-        secret = instance["MasterUserSecret"]
-        response = self._aws("secretsmanager", "get_secret_value", SecretId=secret["SecretArn"])
+    def _current_source_version(self, arn):
+        """VersionId of the managed secret's version staged AWSCURRENT, from its version
+        metadata (describe_secret; the value is not read), or None when none is."""
+        response = self._aws("secretsmanager", "describe_secret", SecretId=arn)
+        for version_id, stages in sorted((response.get("VersionIdsToStages") or {}).items()):
+            if AWSCURRENT in (stages or ()):
+                return version_id
+        return None
+
+    def _managed_value(self, instance):
+        """(VersionId, password) of the managed secret's AWSCURRENT version."""
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        response = self._aws("secretsmanager", "get_secret_value", SecretId=arn)
         try:
-            return json.loads(response["SecretString"])["password"]
+            return response["VersionId"], json.loads(response["SecretString"])["password"]
         except (KeyError, TypeError, ValueError):
             raise CredentialsError("the master user secret of RDS instance %s (%s) holds no "
                                    "JSON password" % (instance["DBInstanceIdentifier"],
-                                                      secret["SecretArn"])) from None
+                                                      arn)) from None
+
+
+def _fields(data):
+    """The credentials' fields other than the password."""
+    return {key: value for key, value in (data or {}).items() if key != "password"}

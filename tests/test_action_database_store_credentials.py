@@ -10,7 +10,8 @@ import boto3
 import hvac.exceptions
 import pytest
 
-from database_store_credentials import DatabaseStoreCredentials
+import lib.aws
+from database_store_credentials import REASONS, DatabaseStoreCredentials
 from st2tests.base import BaseActionTestCase
 from tests.fixtures.database.support import aws_config, closed_port, unique, vault_config
 from tests.st2_params import action_params, load_action, mask_output, validate_output
@@ -23,8 +24,19 @@ class StoreCredentialsTest(BaseActionTestCase):
     action_cls = DatabaseStoreCredentials
 
     @pytest.fixture(autouse=True)
-    def _servers(self, stack, aws_endpoint, vault_client, vault_path, caplog):
+    def _servers(self, stack, aws_endpoint, vault_client, vault_path, caplog, monkeypatch):
         self.config = dict(aws_config(stack), **vault_config(stack))
+        # Every AWS call the action sends, as "<service>.<Operation>": a botocore hook on each
+        # client lib.aws builds for it (the tests' own clients are not counted).
+        self.aws_calls = []
+        make_client = lib.aws.make_client
+
+        def recording_make_client(*args, **kwargs):
+            client = make_client(*args, **kwargs)
+            client.meta.events.register("before-call", self._record_aws_call)
+            return client
+
+        monkeypatch.setattr(lib.aws, "make_client", recording_make_client)
         self.vault, self.path, self.caplog = vault_client, vault_path + "/db", caplog
         aws = stack["aws"]
         kwargs = {"endpoint_url": aws_endpoint, "region_name": aws["region"],
@@ -57,17 +69,45 @@ class StoreCredentialsTest(BaseActionTestCase):
         self.created.append(identifier)
         return instance
 
+    def _record_aws_call(self, model, **_):
+        self.aws_calls.append("%s.%s" % (model.service_model.service_name, model.name))
+
     def run_action(self, config=None, **live):
         config = config or self.config
         live.setdefault("credentials", self.credentials)
         self.caplog.clear()  # from here on, only what the action logs
+        del self.aws_calls[:]  # and only the AWS calls it sends
         result = self.get_action_instance(config).run(**action_params(META, live, config))
         validate_output(META, result)
+        assert result["reason"] in REASONS
         return result
+
+    def store(self, instance):
+        return self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
+                               vault_path=self.path, uid=self.uid)
+
+    def secret_reads(self):
+        return self.aws_calls.count("secretsmanager.GetSecretValue")
 
     def vault_secret(self):
         return self.vault.secrets.kv.v2.read_secret_version(
             path=self.path, mount_point="secret", raise_on_deleted_version=False)["data"]
+
+    def vault_metadata(self):
+        return self.vault.secrets.kv.v2.read_secret_metadata(path=self.path,
+                                                             mount_point="secret")["data"]
+
+    def aws_current(self, arn):
+        """(VersionId staged AWSCURRENT, password) of the managed secret, as AWS has them."""
+        response = self.secrets.get_secret_value(SecretId=arn)
+        return response["VersionId"], json.loads(response["SecretString"])["password"]
+
+    def rotate(self, arn, password):
+        """What an RDS rotation leaves (moto does not rotate): a new version staged
+        AWSCURRENT holding the new password; returns its VersionId."""
+        return self.secrets.put_secret_value(
+            SecretId=arn, SecretString=json.dumps({"username": "dbadmin", "password": password}),
+            VersionStages=["AWSCURRENT"])["VersionId"]
 
     def assert_not_leaked(self, password, *things):
         assert len(password) >= 8
@@ -79,20 +119,25 @@ class StoreCredentialsTest(BaseActionTestCase):
         arn = instance["MasterUserSecret"]["SecretArn"]
         aws_password = json.loads(self.secrets.get_secret_value(SecretId=arn)["SecretString"])[
             "password"]
-        result = self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
-                                 vault_path=self.path, uid=self.uid)
-        assert result == {"vault_path": self.path, "vault_mount": "secret", "version": 1}
+        source, _ = self.aws_current(arn)
+        result = self.store(instance)
+        assert result == {"vault_path": self.path, "vault_mount": "secret", "version": 1,
+                          "source_version": source, "changed": True, "reason": "first copy"}
+        assert self.secret_reads() == 1
         secret = self.vault_secret()
         assert secret["data"] == {
             "username": "dbadmin", "password": aws_password, "engine": "postgres",
             "host": instance["Endpoint"]["Address"], "port": instance["Endpoint"]["Port"],
             "dbname": "orders"}
-        assert secret["metadata"]["custom_metadata"] == {"st2-aws-uid": self.uid}
+        assert secret["metadata"]["custom_metadata"] == {"st2-aws-uid": self.uid,
+                                                         "st2-aws-source-version": source}
         self.assert_not_leaked(aws_password, result, mask_output(META, result))
 
-        # Delivered again: nothing new is written.
-        assert self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
-                               vault_path=self.path, uid=self.uid)["version"] == 1
+        # Delivered again: one look at the version metadata, no value read, nothing written.
+        again = self.store(instance)
+        assert again == dict(result, changed=False, reason="up to date")
+        assert self.aws_calls == ["rds.DescribeDBInstances", "secretsmanager.DescribeSecret"]
+        assert self.vault_metadata()["current_version"] == 1
 
     def test_path_owned_by_another_uid_is_not_overwritten(self):
         self.vault.secrets.kv.v2.create_or_update_secret(
@@ -158,14 +203,19 @@ class StoreCredentialsTest(BaseActionTestCase):
         result = self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
                                  vault_path=self.path, uid=self.uid)
         assert result["version"] == 2  # the claim (1), then the password once RDS took it (2)
+        assert (result["changed"], result["reason"], result["source_version"]) == (
+            True, "password set", None)
         data = self.vault_secret()["data"]
         password = data["password"]
         assert re.match(r"^[A-Za-z0-9]{40}$", password) and "pending_password" not in data
         self.assert_not_leaked(password, result)
+        assert "secretsmanager.GetSecretValue" not in self.aws_calls
         # A retry reuses the stored password instead of rotating it again.
-        assert self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
-                               vault_path=self.path, uid=self.uid)["version"] == 2
+        again = self.run_action(db_instance_identifier=instance["DBInstanceIdentifier"],
+                                vault_path=self.path, uid=self.uid)
+        assert again == dict(result, changed=False, reason="up to date")
         assert self.vault_secret()["data"]["password"] == password
+        assert self.vault_metadata()["custom_metadata"] == {"st2-aws-uid": self.uid}
 
     def test_vault_down_fails_naming_the_address_before_touching_anything(self):
         instance = self.create_instance(self.uid, managed=False)
@@ -312,3 +362,141 @@ class StoreCredentialsTest(BaseActionTestCase):
     def test_credentials_parameter_is_secret(self):
         assert META["parameters"]["credentials"]["secret"] is True
         assert "password" not in META["output_schema"]["properties"]
+        assert META["output_schema"]["properties"]["reason"]["enum"] == list(REASONS)
+
+    # -- following the managed secret's rotation -------------------------------------------
+    def test_a_rotation_is_followed_and_the_value_read_only_when_its_version_changed(self):
+        instance = self.create_instance(self.uid)
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        first, old_password = self.aws_current(arn)
+        assert self.store(instance)["reason"] == "first copy"
+        assert self.store(instance)["reason"] == "up to date"
+        assert self.secret_reads() == 0
+
+        rotated = self.rotate(arn, "rotated-by-rds-0001")
+        assert rotated != first
+        result = self.store(instance)
+        assert result == {"vault_path": self.path, "vault_mount": "secret", "version": 2,
+                          "source_version": rotated, "changed": True, "reason": "rotated"}
+        assert self.secret_reads() == 1
+        secret = self.vault_secret()
+        assert secret["data"]["password"] == "rotated-by-rds-0001"
+        assert secret["metadata"]["custom_metadata"] == {"st2-aws-uid": self.uid,
+                                                         "st2-aws-source-version": rotated}
+        self.assert_not_leaked("rotated-by-rds-0001", result, mask_output(META, result))
+        self.assert_not_leaked(old_password, result)
+
+        # Nothing changed since: no value read, no new version.
+        assert self.store(instance) == dict(result, changed=False, reason="up to date")
+        assert self.secret_reads() == 0
+        assert self.vault_metadata()["current_version"] == 2
+
+    def test_a_copy_without_a_recorded_source_version_gets_it_recorded_once(self):
+        instance = self.create_instance(self.uid)
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        source, password = self.aws_current(arn)
+        self.store(instance)
+        # As an earlier pack version left it: the owner claim only.
+        self.vault.secrets.kv.v2.update_metadata(path=self.path, mount_point="secret",
+                                                 custom_metadata={"st2-aws-uid": self.uid})
+        result = self.store(instance)
+        assert (result["version"], result["changed"], result["reason"]) == (
+            1, False, "source version recorded")
+        assert self.secret_reads() == 1
+        meta = self.vault_metadata()
+        assert meta["current_version"] == 1
+        assert meta["custom_metadata"] == {"st2-aws-uid": self.uid,
+                                           "st2-aws-source-version": source}
+        assert self.store(instance)["reason"] == "up to date" and self.secret_reads() == 0
+
+        # Rotated before the upgrade: the new password is copied on the first run.
+        self.vault.secrets.kv.v2.update_metadata(path=self.path, mount_point="secret",
+                                                 custom_metadata={"st2-aws-uid": self.uid})
+        rotated = self.rotate(arn, "rotated-before-the-upgrade")
+        result = self.store(instance)
+        assert (result["version"], result["reason"], result["source_version"]) == (
+            2, "rotated", rotated)
+        assert self.vault_secret()["data"]["password"] == "rotated-before-the-upgrade"
+        self.assert_not_leaked(password, result)
+
+    def test_vault_metadata_deleted_by_hand_is_written_again_with_the_owner_claim(self):
+        instance = self.create_instance(self.uid)
+        source, password = self.aws_current(instance["MasterUserSecret"]["SecretArn"])
+        self.store(instance)
+        self.vault.secrets.kv.v2.delete_metadata_and_all_versions(path=self.path,
+                                                                  mount_point="secret")
+        result = self.store(instance)
+        # Vault keeps no trace of a path deleted with its metadata: a first copy again.
+        assert (result["version"], result["changed"], result["reason"]) == (
+            1, True, "first copy")
+        secret = self.vault_secret()
+        assert secret["data"]["password"] == password
+        assert secret["metadata"]["custom_metadata"] == {"st2-aws-uid": self.uid,
+                                                         "st2-aws-source-version": source}
+
+    def test_a_deleted_or_destroyed_current_version_is_written_again(self):
+        instance = self.create_instance(self.uid)
+        source, password = self.aws_current(instance["MasterUserSecret"]["SecretArn"])
+        self.store(instance)
+        kv = self.vault.secrets.kv.v2
+        kv.delete_latest_version_of_secret(path=self.path, mount_point="secret")
+        result = self.store(instance)  # the recorded version is current: still read
+        assert (result["version"], result["changed"], result["reason"]) == (2, True, "restored")
+        assert self.secret_reads() == 1
+        assert self.vault_secret()["data"]["password"] == password
+        kv.destroy_secret_versions(path=self.path, versions=[2], mount_point="secret")
+        result = self.store(instance)
+        assert (result["version"], result["changed"], result["reason"]) == (3, True, "restored")
+        assert self.vault_secret()["data"]["password"] == password
+        assert self.vault_metadata()["custom_metadata"] == {"st2-aws-uid": self.uid,
+                                                            "st2-aws-source-version": source}
+
+    def test_other_fields_edited_in_vault_are_rewritten_from_the_instance(self):
+        instance = self.create_instance(self.uid)
+        _, password = self.aws_current(instance["MasterUserSecret"]["SecretArn"])
+        self.store(instance)
+        good = self.vault_secret()["data"]
+        self.vault.secrets.kv.v2.create_or_update_secret(
+            path=self.path, mount_point="secret", cas=1, secret=dict(good, port=1))
+        result = self.store(instance)
+        assert (result["version"], result["changed"], result["reason"]) == (3, True, "updated")
+        assert self.vault_secret()["data"] == good and good["password"] == password
+
+    def test_concurrent_runs_after_a_rotation_write_one_version(self):
+        instance = self.create_instance(self.uid)
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        self.store(instance)
+        rotated = self.rotate(arn, "rotated-while-three-runs-race")
+        params = action_params(META, dict(db_instance_identifier=instance["DBInstanceIdentifier"],
+                                          vault_path=self.path, uid=self.uid,
+                                          credentials=self.credentials), self.config)
+        start = threading.Barrier(3)
+        results, errors = [], []
+
+        def one_run():
+            action = self.get_action_instance(self.config)
+            start.wait()
+            try:
+                results.append(action.run(**params))
+            except Exception as exc:  # pylint: disable=broad-except
+                errors.append(exc)
+
+        self.caplog.clear()
+        threads = [threading.Thread(target=one_run) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for result in results:
+            validate_output(META, result)
+            assert (result["version"], result["source_version"]) == (2, rotated)
+        assert sorted(r["reason"] for r in results if r["changed"]) == ["rotated"]
+        assert all(r["reason"] in ("up to date", "source version recorded")
+                   for r in results if not r["changed"])
+        secret = self.vault_secret()
+        assert secret["metadata"]["version"] == 2
+        assert secret["data"]["password"] == "rotated-while-three-runs-race"
+        assert self.vault_metadata()["custom_metadata"] == {"st2-aws-uid": self.uid,
+                                                            "st2-aws-source-version": rotated}
+        self.assert_not_leaked("rotated-while-three-runs-race", results)
