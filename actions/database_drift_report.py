@@ -3,36 +3,10 @@
 from lib.action import BaseAction
 from lib.database_objects import GROUP, PLURAL, VERSION, DatabaseObjects
 from lib.rds_params import (DEFAULT_INSTANCE_CLASSES, TAG_NAME, TAG_NAMESPACE, TAG_UID, adoption,
-                            db_instance_identifier, instance_class_for, tag_map,
-                            version_satisfies)
+                            db_instance_identifier, spec_differences, tag_map)
 from lib.kube import api_client_from_config
 
 __all__ = ["DatabaseDriftReport", "drift_report"]
-
-
-def _differences(spec, instance, instance_classes):
-    """[(field, spec value, actual value)] where the instance differs from the spec.
-
-    Pending modifications count as actual: an update in flight is not drift.
-    """
-    pending = instance.get("PendingModifiedValues") or {}
-    actual = dict(instance, **{k: v for k, v in pending.items() if v is not None})
-    found = []
-    if spec.get("engine") != actual.get("Engine"):
-        found.append(("engine", spec.get("engine"), actual.get("Engine")))
-        return found
-    klass = instance_class_for(spec, instance_classes)
-    if klass != actual.get("DBInstanceClass"):
-        field = "instanceClass" if spec.get("instanceClass") else "instanceSize"
-        found.append((field, klass, actual.get("DBInstanceClass")))
-    storage = spec.get("storageGB", 20)
-    if storage != actual.get("AllocatedStorage"):
-        found.append(("storageGB", storage, actual.get("AllocatedStorage")))
-    wanted = spec.get("engineVersion")
-    if wanted and actual.get("EngineVersion") and not version_satisfies(
-            wanted, actual["EngineVersion"]):
-        found.append(("engineVersion", wanted, actual["EngineVersion"]))
-    return found
 
 
 def drift_report(resources, instances, instance_classes=None, region=None, default_region=None):
@@ -67,8 +41,8 @@ def drift_report(resources, instances, instance_classes=None, region=None, defau
                                     "field": "tags.%s" % TAG_UID, "spec": metadata.get("uid"),
                                     "actual": tag_map(instance).get(TAG_UID)})
             continue
-        differences = _differences(spec, instance, instance_classes)
-        for field, wanted, actual in differences:
+        differences = spec_differences(spec, instance, instance_classes)
+        for field, wanted, actual, _ in differences:
             report["drift"].append({"namespace": namespace, "name": name, "field": field,
                                     "spec": wanted, "actual": actual})
         if not differences:

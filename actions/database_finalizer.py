@@ -9,7 +9,7 @@ __all__ = ["DatabaseFinalizer"]
 
 class DatabaseFinalizer(BaseAction):
     def run(self, namespace, name, operation, finalizer=FINALIZER, group=GROUP, version=VERSION,
-            plural=PLURAL):
+            plural=PLURAL, uid=""):
         if operation not in ("add", "remove"):
             raise ValueError("operation: expected add or remove, got %r" % (operation,))
         objects = DatabaseObjects(api_client_from_config(self.config), group, version, plural)
@@ -21,6 +21,19 @@ class DatabaseFinalizer(BaseAction):
                 raise KubeError("cannot add finalizer %s: %s does not exist"
                                 % (finalizer, objects.what(namespace, name)))
             metadata = obj["metadata"]
+            if operation == "add":
+                # A run started from an older view (a resync, a replayed trigger) must not
+                # provision an object that is being deleted, or a new object of the same name.
+                if uid and metadata.get("uid") != uid:
+                    raise KubeError("not adding finalizer %s: %s is now another object (uid %s, "
+                                    "not %s); nothing was provisioned for the old one"
+                                    % (finalizer, objects.what(namespace, name),
+                                       metadata.get("uid"), uid))
+                if metadata.get("deletionTimestamp"):
+                    raise KubeError("not adding finalizer %s: %s is being deleted (since %s); "
+                                    "nothing is provisioned for it"
+                                    % (finalizer, objects.what(namespace, name),
+                                       metadata["deletionTimestamp"]))
             finalizers = list(metadata.get("finalizers") or [])
             if operation == "add" and finalizer not in finalizers:
                 wanted = finalizers + [finalizer]

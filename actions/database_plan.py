@@ -17,6 +17,8 @@ class DatabasePlan(BaseAction):
             "db_subnet_group_name": self.config_value("db_subnet_group_name", kind=str),
             "vpc_security_group_ids": self.config_value("vpc_security_group_ids", default=[],
                                                         kind=list),
+            "on_instance_missing": self.config_value("on_instance_missing", default="Report",
+                                                     kind=str),
             # A wrong layout is the operator's to fix: the action fails naming the config key.
             "layout": Layout.from_config(self.config),
         }

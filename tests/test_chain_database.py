@@ -15,11 +15,10 @@ import uuid
 import boto3
 import hvac
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from lib.chain import MASK, run_workflow
 from lib.rds_params import db_instance_identifier
+from tests.database_world import Databases, assert_ready, instances_of, pack_config, tags_of
 from tests.fixtures.database.support import all_steps, changing_calls, ensure_database_crd
 from tests.st2_rules_engine import matching_rules, render_action_parameters, rules
 from tests.workflow_paths import assert_run_follows
@@ -42,22 +41,8 @@ def crd(kube_api_client):
 def config(stack, vault_path, consul_prefix):
     """The pack config pointing at the local servers; each namespace's Vault paths and Consul
     keys under this test's prefixes (cleaned up after the test)."""
-    data = stack.require("kube", "vault", "consul", "aws")
-    return {
-        "vault_path_prefix": vault_path + "/{namespace}/",
-        "consul_key_prefix": consul_prefix + "{namespace}/",
-        "region": data["aws"]["region"],
-        "endpoint_url": data["aws"]["endpoint_url"],
-        "aws_access_key_id": data["aws"]["access_key_id"],
-        "aws_secret_access_key": data["aws"]["secret_access_key"],
-        "role_arn": "arn:aws:iam::123456789012:role/st2-database-provisioner",
-        "kubeconfig": data["kube"]["kubeconfig"],
-        "vault_url": data["vault"]["addr"],
-        "vault_token": data["vault"]["token"],
-        "vault_kv_mount": data["vault"]["kv_mount"],
-        "consul_host": data["consul"]["host"],
-        "consul_port": data["consul"]["port"],
-    }
+    return pack_config(stack.require("kube", "vault", "consul", "aws"), vault_path,
+                       consul_prefix)
 
 
 @pytest.fixture
@@ -71,53 +56,6 @@ def secretsmanager(config):
     return boto3.client("secretsmanager", endpoint_url=config["endpoint_url"],
                         region_name=config["region"], aws_access_key_id="testing",
                         aws_secret_access_key="testing")
-
-
-class Databases:
-    """Database resources of one test namespace, through the Kubernetes API."""
-
-    def __init__(self, api_client, namespace, vault_prefix, consul_prefix):
-        self.api = client.CustomObjectsApi(api_client)
-        self.namespace = namespace
-        self.vault_prefix = vault_prefix
-        self.consul_prefix = consul_prefix
-
-    def spec(self, name, **changes):
-        spec = {
-            "engine": "postgres",
-            "engineVersion": "15.4",
-            "instanceSize": "small",
-            "storageGB": 20,
-            "databaseName": "orders",
-            "deletionPolicy": "Snapshot",
-            "vault": {"path": "%s/%s/%s" % (self.vault_prefix, self.namespace, name)},
-            "consul": {"key": "%s%s/%s/config" % (self.consul_prefix, self.namespace, name)},
-            "tags": {"team": "team-a"},
-        }
-        spec.update(changes)
-        return spec
-
-    def apply(self, name, **changes):
-        body = {"apiVersion": "%s/%s" % (GROUP, VERSION), "kind": "Database",
-                "metadata": {"name": name}, "spec": self.spec(name, **changes)}
-        return self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                        body)
-
-    def get(self, name):
-        try:
-            return self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                         name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def patch_spec(self, name, **changes):
-        return self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                       name, {"spec": changes})
-
-    def delete(self, name):
-        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
 
 
 @pytest.fixture
@@ -199,57 +137,10 @@ def added(name):
     return lambda trigger, payload: trigger.endswith("_added") and payload["name"] == name
 
 
-def instances_of(rds, identifier):
-    return rds.describe_db_instances(
-        Filters=[{"Name": "db-instance-id", "Values": [identifier]}])["DBInstances"]
-
-
-def tags_of(instance):
-    return {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
-
-
 def no_aws_calls(run):
     return not [s for s in all_steps(run)
                 if s["action"] in ("aws.assume_role", "aws.boto3action",
                                    "aws.database_store_credentials")]
-
-
-def assert_ready(databases, name, run, generation, vault_client, consul_client, rds,
-                 secretsmanager, config):
-    """Ready status, the uid tag on the instance, working credentials in Vault, Consul config."""
-    obj = databases.get(name)
-    uid, ident = obj["metadata"]["uid"], run["output"]["db_instance_identifier"]
-    (instance,) = instances_of(rds, ident)
-    assert tags_of(instance)["st2-aws/uid"] == uid
-    status = obj["status"]
-    assert status["phase"] == "Ready"
-    assert status["observedGeneration"] == generation
-    assert status["dbInstanceIdentifier"] == ident
-    assert status["endpoint"] == instance["Endpoint"]["Address"]
-    assert status["port"] == instance["Endpoint"]["Port"]
-    assert status["vaultPath"] == databases.spec(name)["vault"]["path"]
-    assert status["consulKey"] == databases.spec(name)["consul"]["key"]
-    ready = [c for c in status["conditions"] if c["type"] == "Ready"]
-    assert [c["status"] for c in ready] == ["True"]
-    secret = vault_client.secrets.kv.v2.read_secret_version(
-        path=status["vaultPath"], mount_point=config["vault_kv_mount"],
-        raise_on_deleted_version=True)
-    data = secret["data"]["data"]
-    held = json.loads(secretsmanager.get_secret_value(
-        SecretId=instance["MasterUserSecret"]["SecretArn"])["SecretString"])
-    assert data["password"] == held["password"]
-    assert data["host"] == instance["Endpoint"]["Address"]
-    assert data["port"] == instance["Endpoint"]["Port"]
-    assert data["engine"] == "postgres"
-    assert data["dbname"] == "orders"
-    _, item = consul_client.kv.get(status["consulKey"])
-    published = json.loads(item["Value"])
-    assert published == {
-        "host": instance["Endpoint"]["Address"], "port": instance["Endpoint"]["Port"],
-        "engine": "postgres", "dbname": "orders", "db_instance_identifier": ident,
-        "vault_path": status["vaultPath"], "region": config["region"], "uid": uid,
-    }
-    return instance, data["password"]
 
 
 # -- the tests -----------------------------------------------------------------------------------
@@ -645,7 +536,8 @@ def test_the_master_password_appears_nowhere(databases, feed, config, rds, secre
     assert assume["result"]["result"]["credentials"] == MASK
     store = [s for s in run["steps"] if s["task"] == "store_credentials"][0]
     assert store["parameters"]["credentials"] == MASK
-    assert set(store["result"]["result"]) == {"vault_path", "vault_mount", "version"}
+    assert set(store["result"]["result"]) == {"vault_path", "vault_mount", "version",
+                                              "source_version", "changed", "reason"}
 
     haystack = {
         "trigger payloads": json.dumps(sensor.items()),

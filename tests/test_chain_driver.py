@@ -103,7 +103,7 @@ def test_create_happy_path_records_masked_steps():
         "fields": {"dbInstanceIdentifier": run["output"]["db_instance_identifier"],
                    "endpoint": "x.example", "port": 5432, "vaultPath": "team-a/orders-db",
                    "consulKey": "team-a/orders-db/config"},
-        "warnings": [],
+        "warnings": [], "outcome": "", "event_reason": "", "event_message": "",
         "group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
 
 

@@ -101,7 +101,9 @@ def test_a_namespace_cannot_take_another_namespaces_default_location(
         "Ready", "%s/orders-db" % team_b, "%s/orders-db/config" % team_b)
     meta = vault_client.secrets.kv.v2.read_secret_metadata(path=status["vaultPath"],
                                                            mount_point="secret")["data"]
-    assert meta["custom_metadata"] == {"st2-aws-uid": owner["metadata"]["uid"]}
+    # the owner, and the RDS-managed secret's version the copy was made from
+    assert sorted(meta["custom_metadata"]) == ["st2-aws-source-version", "st2-aws-uid"]
+    assert meta["custom_metadata"]["st2-aws-uid"] == owner["metadata"]["uid"]
     _, item = consul_client.kv.get(status["consulKey"])
     assert json.loads(item["Value"])["db_instance_identifier"] == db_instance_identifier(
         team_b, "orders-db")

@@ -32,6 +32,7 @@ def test_plan_of_new_resource():
         "consul_key": "team-a/orders-db/config",
         "deletion_policy": "Snapshot",
         "final_snapshot_identifier": final_snapshot_identifier("team-a-orders-db-f07cf474", UID),
+        "on_instance_missing": "Report", "provisioned": False, "held": [], "held_message": "",
         "uid": UID, "generation": 1, "namespace": "team-a", "name": "orders-db",
     }
 
@@ -89,11 +90,29 @@ def test_plan_adopt_with_changes():
                                        "AllocatedStorage": 80, "ApplyImmediately": True}
 
 
-def test_plan_adopt_with_impossible_change_is_invalid():
-    result = plan(payload(spec=dict(payload()["spec"], storageGB=20)), rds_instance(), {})
-    assert (result["valid"], result["modify_params"]) == (False, {})
-    assert result["errors"] == [
-        "spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"]
+def test_plan_adopt_holds_what_rds_cannot_undo_and_applies_the_rest():
+    spec = dict(payload()["spec"], storageGB=20, instanceSize="large")
+    result = plan(payload(spec=spec), rds_instance(), {})
+    held = ("spec.storageGB: RDS storage cannot shrink; the instance keeps 50 GB (spec says 20): "
+            "set storageGB to 50 or more")
+    assert result["valid"] is True and result["errors"] == []
+    assert result["modify_params"] == {"DBInstanceIdentifier": "team-a-orders-db-f07cf474",
+                                       "DBInstanceClass": "db.m5.large", "ApplyImmediately": True}
+    assert result["held"] == [held] and result["warnings"] == [held]
+    assert result["held_message"] == "; not applied (RDS cannot go back): " + held
+
+
+def test_plan_instance_missing_policy_and_provisioned():
+    assert plan(payload(), None, {"on_instance_missing": "Recreate"})[
+        "on_instance_missing"] == "Recreate"
+    spec = dict(payload()["spec"], onInstanceMissing="Report")
+    result = plan(payload(spec=spec, status={"endpoint": "x.rds.local"}), None,
+                  {"on_instance_missing": "Recreate"})
+    assert (result["on_instance_missing"], result["provisioned"]) == ("Report", True)
+    bad = plan(payload(spec=dict(payload()["spec"], onInstanceMissing="Sometimes")), None, {})
+    assert bad["valid"] is False
+    assert bad["errors"] == ["spec.onInstanceMissing: expected one of Report, Recreate, got "
+                             "'Sometimes'"]
 
 
 @pytest.mark.parametrize("field, expected", [

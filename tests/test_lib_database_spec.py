@@ -144,7 +144,9 @@ def test_valid_spec_has_no_errors():
     ({"engine": "postgres", "storageGb": 50},
      ["spec.storageGb: unknown field; expected one of engine, engineVersion, instanceSize, "
       "instanceClass, storageGB, databaseName, masterUsername, deletionPolicy, vault, consul, "
-      "tags, region"]),
+      "tags, region, onInstanceMissing"]),
+    ({"engine": "postgres", "onInstanceMissing": "recreate"},
+     ["spec.onInstanceMissing: expected one of Report, Recreate, got 'recreate'"]),
     ("postgres", ["spec: expected an object, got 'postgres'"]),
 ])
 def test_invalid_specs_name_field_and_expectation(spec, errors):

@@ -116,28 +116,35 @@ def test_modify_params_only_what_changed():
     assert modify_params(spec, rds_instance()) == ({
         "DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
         "DBInstanceClass": "db.m5.large", "AllocatedStorage": 100, "EngineVersion": "16.2",
-        "AllowMajorVersionUpgrade": True}, [])
+        "AllowMajorVersionUpgrade": True}, [], [])
 
 
 def test_modify_params_nothing_changed_or_already_pending():
     spec = payload()["spec"]
-    assert modify_params(spec, rds_instance()) == ({}, [])
-    assert modify_params(dict(spec, engineVersion="15"), rds_instance()) == ({}, [])
+    assert modify_params(spec, rds_instance()) == ({}, [], [])
+    assert modify_params(dict(spec, engineVersion="15"), rds_instance()) == ({}, [], [])
     pending = rds_instance(PendingModifiedValues={"DBInstanceClass": "db.m5.large",
                                                   "AllocatedStorage": 100})
-    assert modify_params(dict(spec, instanceSize="large", storageGB=100), pending) == ({}, [])
+    assert modify_params(dict(spec, instanceSize="large", storageGB=100), pending) == ({}, [], [])
 
 
-def test_modify_params_refuses_shrink_downgrade_and_engine_change():
+def test_modify_params_holds_shrink_and_downgrade_and_refuses_an_engine_change():
     spec = payload()["spec"]
-    assert modify_params(dict(spec, storageGB=20), rds_instance()) == (
-        {}, ["spec.storageGB: RDS storage cannot shrink; expected at least 50, got 20"])
+    shrink = ("spec.storageGB: RDS storage cannot shrink; the instance keeps 50 GB (spec says "
+              "20): set storageGB to 50 or more")
+    downgrade = ("spec.engineVersion: the instance runs postgres 15.4 and cannot be downgraded; "
+                 "set engineVersion to 15.4 or later")
+    assert modify_params(dict(spec, storageGB=20), rds_instance()) == ({}, [], [shrink])
     assert modify_params(dict(spec, engineVersion="14.9"), rds_instance()) == (
-        {}, ["spec.engineVersion: the instance runs postgres 15.4 and cannot be downgraded; "
-             "expected 15.4 or later"])
+        {}, [], [downgrade])
+    # what cannot be undone is held; the rest of the change is still applied
+    assert modify_params(dict(spec, storageGB=20, engineVersion="14.9", instanceSize="large"),
+                         rds_instance()) == (
+        {"DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
+         "DBInstanceClass": "db.m5.large"}, [], [shrink, downgrade])
     assert modify_params(dict(spec, engine="mysql"), rds_instance()) == (
         {}, ["spec.engine: the instance runs postgres; changing the engine of an existing "
-             "instance is not possible, expected postgres"])
+             "instance is not possible, expected postgres"], [])
 
 
 def test_adoption():
@@ -153,11 +160,11 @@ def test_modify_params_tolerates_a_garbled_instance():
                     rds_instance(EngineVersion="8.0.mysql_aurora.3"),
                     rds_instance(PendingModifiedValues="x"), rds_instance(EngineVersion=None),
                     rds_instance(DBInstanceClass=None), rds_instance(TagList="x")):
-        params, errors = modify_params(spec, garbled)
-        assert isinstance(params, dict) and isinstance(errors, list)
+        params, errors, held = modify_params(spec, garbled)
+        assert isinstance(params, dict) and isinstance(errors, list) and isinstance(held, list)
     assert modify_params(spec, {"Engine": "postgres"}) == (
         {}, ["current_instance: expected a DBInstances[] item of describe_db_instances with a "
-             "DBInstanceIdentifier"])
+             "DBInstanceIdentifier"], [])
     assert tag_map({"TagList": [None, "x", {"Key": 5}, {"Key": "a", "Value": "b"}]}) == {"a": "b"}
 
 

@@ -32,15 +32,17 @@ MAPPING_KEYS = {"group", "description", "enabled", "roles"}
 PLATFORM_ACTIONS = set(model.PLATFORM_ACTIONS)
 PLATFORM_RULES = {"consul_sync"}
 PLATFORM_SENSORS = {"ConsulKVSensor"}
-# The database side: provisioning workflows and their steps, the drift report, and the generic
-# AWS call and role assumption the workflows' steps run.
+# The database side: provisioning workflows and their steps, the resync, the drift report, the
+# generic AWS call and role assumption the workflows' steps run.
 DATABASE_ACTIONS = {"database_create", "database_update", "database_delete", "database_plan",
                     "database_set_status", "database_store_credentials",
                     "database_publish_config", "database_finalizer", "database_cleanup",
                     "database_check_locations", "database_drift_report",
+                    "database_resync", "database_resync_plan", "database_resync_run",
                     "reconcile_databases", "boto3action", "assume_role"}
 DATABASE_RULES = {"database_create", "database_update", "database_delete",
-                  "database_delete_on_add", "reconcile_databases"}
+                  "database_delete_on_add", "reconcile_databases", "database_resync",
+                  "database_retry"}
 DATABASE_SENSORS = {"CustomResourceSensor"}
 # What each role of rbac/roles may do to the pack's content, by name: run (and so re-run and
 # stop the executions of) these actions, edit/enable/disable these rules and sensors; nothing

@@ -262,8 +262,8 @@ def test_every_workflow_has_a_rule_or_is_called_or_is_run_by_hand():
 
 
 def test_the_aws_workflows_are_the_provisioning_ones():
-    assert AWS_WORKFLOWS == ["database_create", "database_delete", "database_update",
-                             "reconcile_databases"]
+    assert AWS_WORKFLOWS == ["database_create", "database_delete", "database_resync",
+                             "database_update", "reconcile_databases"]
 
 
 @pytest.mark.parametrize("name", AWS_WORKFLOWS)
@@ -274,7 +274,7 @@ def test_assume_role_once_and_every_aws_call_through_boto3action(name):
     for task_name, task in tasks.items():
         if task["action"] == "aws.boto3action":
             assert task["input"]["credentials"] == "<% ctx(credentials) %>", task_name
-        if task["action"] == "aws.database_store_credentials":
+        if task["action"] in ("aws.database_store_credentials", "aws.database_resync_plan"):
             assert task["input"]["credentials"] == "<% ctx(credentials) %>", task_name
 
 
@@ -324,8 +324,8 @@ def test_failure_after_the_finalizer_always_reports_then_fails():
                     assert todo in (["report_failure"], ["fail"]), (name, task_name, todo)
                     if todo == ["fail"]:  # the status is final already, or cannot be written
                         assert task_name in ("set_ready", "provision", "report_invalid",
-                                             "report_failure"), (name, task_name)
-        for reporter in ("report_failure", "report_invalid"):
+                                             "report_failure", "report_terminal"), (name, task_name)
+        for reporter in ("report_failure", "report_invalid", "report_terminal"):
             if reporter in tasks:
                 # succeeded() and failed() both end the run; a failed status write says so
                 outcomes = [(t.get("when"), todo) for t, todo in transitions(tasks[reporter])]

@@ -65,7 +65,7 @@ POLL_DELAY = 20
 CAS_RETRY_COUNT = 3
 CAS_RETRY_DELAY = 1
 WORKFLOWS = ("database_create", "database_update", "database_delete", "reconcile_databases",
-             "cluster_migrate")
+             "database_resync", "database_resync_run", "cluster_migrate")
 # Actions of StackStorm's core pack a workflow may use; the driver runs them itself.
 CORE_NOOP = "core.noop"
 # Status values the RDS poll waits for; anything else is retried (as the YAML's retry.when).
@@ -326,8 +326,15 @@ def _report(run, task, resource, ctx, message, status_message, **extra):
 
 
 def _report_failure(run, resource, ctx, message):
-    """The workflows' report_failure task: status Failed with ``message``, then the run fails."""
-    return _report(run, "report_failure", resource, ctx, message, message)
+    """The workflows' report_failure task: status Failed with ``message``, reason Recoverable
+    (the resync runs it again after a backoff), then the run fails."""
+    return _report(run, "report_failure", resource, ctx, message, message, outcome="recoverable")
+
+
+def _report_terminal(run, resource, ctx, message, **extra):
+    """The workflows' report_terminal task: status Failed, reason Terminal (no retry)."""
+    return _report(run, "report_terminal", resource, ctx, message, message, outcome="terminal",
+                   **extra)
 
 
 def _plan(run, resource, ctx, check_valid=True):
@@ -345,7 +352,8 @@ def _plan(run, resource, ctx, check_valid=True):
     if check_valid and not plan["valid"]:
         error = "invalid spec: " + plan["message"]
         _report(run, "report_invalid", resource, ctx, error,
-                error + " (fix the spec and apply it again)", warnings=plan["warnings"])
+                error + " (fix the spec and apply it again)", outcome="terminal",
+                warnings=plan["warnings"])
         return None
     return plan
 
@@ -361,7 +369,8 @@ def _check_locations(run, resource, ctx, plan):
     if step.value["problems"]:
         error = "invalid spec: " + "; ".join(step.value["problems"])
         _report(run, "report_invalid", resource, ctx, error,
-                error + " (fix the spec and apply it again)", warnings=plan["warnings"])
+                error + " (fix the spec and apply it again)", outcome="terminal",
+                warnings=plan["warnings"])
         return False
     return True
 
@@ -403,7 +412,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
     ctx["vault_path"], ctx["consul_key"] = plan["vault_path"], plan["consul_key"]
 
     step = run.step("add_finalizer", "aws.database_finalizer", namespace=resource["namespace"],
-                    name=resource["name"], operation="add")
+                    name=resource["name"], operation="add", uid=plan["uid"])
     if not step.ok:
         return failed("adding the finalizer failed: " + step.error)
     step = _status_step(run, "set_provisioning", resource, "Provisioning",
@@ -437,7 +446,8 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
         if not step.ok:
             return failed("checking the existing instance failed: " + step.error)
         if step.value["adoption"] != "adopt":
-            return failed(step.value["message"] + ": rename the Database or remove that instance")
+            return _report_terminal(run, resource, ctx, step.value["message"]
+                                    + ": rename the Database or remove that instance")
         ctx["adoption"] = "adopted"
 
     step = run.poll("wait_available", "aws.boto3action",
@@ -485,7 +495,7 @@ def _ready_fields(ident, endpoint, port, plan):
 
 
 # -- actions/workflows/database_update.yaml ------------------------------------------------------
-def _database_update(run, resource):  # pylint: disable=too-many-return-statements
+def _database_update(run, resource, cause=""):  # pylint: disable=too-many-return-statements
     ctx = {"phase": None, "db_instance_identifier": None, "modified": {}, "error": None}
 
     def failed(message=None):
@@ -501,6 +511,22 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
     if aws is None:
         return failed(step)
     instance = _first_instance(step)
+    if instance is None and plan["provisioned"] and plan["on_instance_missing"] != "Recreate":
+        return _report_terminal(
+            run, resource, ctx, "RDS instance %s no longer exists (deleted outside the pack?) "
+            "and is not recreated (spec.onInstanceMissing: Report); Vault and Consul still "
+            "describe it. Set spec.onInstanceMissing to Recreate to provision a new, EMPTY "
+            "instance, or delete the Database" % ident, event_reason="InstanceMissing")
+    if instance is None and plan["provisioned"]:
+        step = _status_step(
+            run, "announce_recreate", resource, "Provisioning",
+            "RDS instance %s no longer exists (deleted outside the pack?); recreating it EMPTY "
+            "(spec.onInstanceMissing: Recreate): restore the data from a snapshot if there is "
+            "one" % ident, event_reason="InstanceMissing",
+            event_message="RDS instance %s is gone; a new, EMPTY instance is provisioned "
+            "(spec.onInstanceMissing: Recreate)" % ident)
+        if not step.ok:
+            return failed("setting status Provisioning failed: " + step.error)
     if instance is None:
         # No instance yet: the create workflow provisions it and reports its own status.
         step = run.step("provision", "aws.database_create", resource=resource)
@@ -518,10 +544,11 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
     if not step.ok:
         return failed("comparing the spec with the instance failed: " + step.error)
     if step.value["adoption"] != "adopt":
-        return failed(step.value["message"])
+        return _report_terminal(run, resource, ctx, step.value["message"])
     if not step.value["valid"]:
-        return failed("the spec change cannot be applied: %s (fix the spec and apply it again)"
-                      % "; ".join(step.value["errors"]))
+        return _report_terminal(run, resource, ctx, "the spec change cannot be applied: %s (fix "
+                                "the spec and apply it again)" % "; ".join(step.value["errors"]))
+    plan = step.value  # made against the instance: it knows what cannot be applied (held)
     modify = step.value["modify_params"]
     if modify:
         ctx["modified"] = modify
@@ -554,17 +581,20 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
                     **aws)
     if not step.ok:
         return failed("storing the credentials in Vault failed: " + step.error)
+    stored = step.value
     step = run.step("publish_config", "aws.database_publish_config",
                     consul_key=plan["consul_key"], uid=plan["uid"],
                     config=_consul_config(instance, endpoint, port, ident, plan))
     if not step.ok:
         return failed("publishing the config to Consul failed: " + step.error)
     step = _status_step(run, "set_ready", resource, "Ready",
-                        "RDS instance %s is available and matches generation %s"
-                        % (ident, plan["generation"]),
+                        "RDS instance %s is available and matches generation %s%s"
+                        % (ident, plan["generation"], plan["held_message"]),
                         observed_generation=plan["generation"],
                         fields=_ready_fields(ident, endpoint, port, plan),
-                        warnings=plan["warnings"])
+                        warnings=plan["warnings"],
+                        event_reason="Resynced" if cause else "",
+                        event_message="%s; Vault: %s" % (cause, stored.get("reason", "unchanged")))
     if not step.ok:
         ctx["error"] = "setting status Ready failed: " + step.error
         return "failed", ctx
@@ -573,7 +603,7 @@ def _database_update(run, resource):  # pylint: disable=too-many-return-statemen
 
 
 # -- actions/workflows/database_delete.yaml ------------------------------------------------------
-def _database_delete(run, resource):  # pylint: disable=too-many-return-statements
+def _database_delete(run, resource, cause=""):  # pylint: disable=too-many-return-statements
     ctx = {"phase": None, "db_instance_identifier": None, "instance": "absent",
            "final_snapshot_identifier": None, "cleanup": None, "error": None}
 
@@ -616,18 +646,27 @@ def _database_delete(run, resource):  # pylint: disable=too-many-return-statemen
             step = run.step(task, "aws.boto3action", service="rds",
                             action_name="delete_db_instance", params=params, **aws)
             # Already being deleted (a replayed trigger) or already gone: wait for it.
+            gone = False
             if not step.ok and not step.failed_with(*DELETE_IN_PROGRESS_CODES):
-                return failed(what + step.error)
+                # Another error (a 5xx, a timeout): the answer may be lost after RDS acted.
+                error = what + step.error
+                step = run.step("recheck_instance", "aws.boto3action", service="rds",
+                                action_name="describe_db_instances", params=_by_id_filter(ident),
+                                **aws)
+                if not step.ok or _instance_status(step) not in (None, "deleting"):
+                    return failed(error)
+                gone = _first_instance(step) is None
             ctx["instance"] = outcome
-            step = run.poll("wait_deleted", "aws.boto3action",
-                            lambda s: s.ok and _first_instance(s) is not None,
-                            service="rds", action_name="describe_db_instances",
-                            params=_by_id_filter(ident), **aws)
-            if not step.ok:
-                return failed("waiting for the RDS instance to go failed: " + step.error)
-            if _first_instance(step) is not None:
-                return failed('RDS instance %s is still "%s" after 30 minutes; the finalizer '
-                              "is kept" % (ident, _instance_status(step)))
+            if not gone:
+                step = run.poll("wait_deleted", "aws.boto3action",
+                                lambda s: s.ok and _first_instance(s) is not None,
+                                service="rds", action_name="describe_db_instances",
+                                params=_by_id_filter(ident), **aws)
+                if not step.ok:
+                    return failed("waiting for the RDS instance to go failed: " + step.error)
+                if _first_instance(step) is not None:
+                    return failed('RDS instance %s is still "%s" after 30 minutes; the finalizer '
+                                  "is kept" % (ident, _instance_status(step)))
         else:
             return failed('spec.deletionPolicy: expected one of Delete, Retain, Snapshot, got '
                           '"%s"; the instance was kept' % policy)
@@ -647,15 +686,16 @@ def _database_delete(run, resource):  # pylint: disable=too-many-return-statemen
 
 # -- actions/workflows/reconcile_databases.yaml --------------------------------------------------
 def _reconcile_databases(run, region=""):
-    out = {"in_sync": [], "drift": [], "missing": [], "orphans": [], "error": None}
+    out = {"in_sync": [], "drift": [], "missing": [], "orphans": [], "resync": [], "error": None}
     step = run.step("assume_role", "aws.assume_role", region=region)
     if not step.ok:
         out["error"] = ("assuming the AWS role failed (check the pack config role_arn): "
                         + step.error)
         return "failed", out
+    credentials = step.value["credentials"]
     step = run.step("list_instances", "aws.boto3action", service="rds",
                     action_name="describe_db_instances", region=region,
-                    credentials=step.value["credentials"], paginate=True)
+                    credentials=credentials, paginate=True)
     if not step.ok:
         out["error"] = "listing the RDS instances failed: " + step.error
         return "failed", out
@@ -666,7 +706,59 @@ def _reconcile_databases(run, region=""):
         return "failed", out
     for key in ("in_sync", "drift", "missing", "orphans"):
         out[key] = step.value.get(key, [])
+    step = run.step("resync_plan", "aws.database_resync_plan", full=True,
+                    credentials=credentials, region=region)
+    if not step.ok:
+        out["error"] = "looking at what the resync will run failed: " + step.error
+        return "failed", out
+    out["resync"] = step.value["causes"]
     return "succeeded", out
+
+
+# -- actions/workflows/database_resync.yaml ------------------------------------------------------
+def _database_resync(run, full=True, region="", namespace="", concurrency=4):
+    """The items of run_updates and run_deletes run one after the other here (Orquesta runs
+    ``concurrency`` at a time); each goes through database_resync_run, which succeeds whatever
+    its run did, so every item runs."""
+    del concurrency  # one at a time here
+    out = {"summary": {}, "causes": [], "failed": 0, "errors": [], "error": None}
+    run.step("start", CORE_NOOP)
+    credentials = {}
+    if full:
+        step = run.step("assume_role", "aws.assume_role", region=region)
+        if not step.ok:
+            out["error"] = ("assuming the AWS role failed (check the pack config role_arn): "
+                            + step.error)
+            return "failed", out
+        credentials = step.value["credentials"]
+    step = run.step("select", "aws.database_resync_plan", full=full, credentials=credentials,
+                    region=region, namespace=namespace)
+    if not step.ok:
+        out["error"] = "looking at the Databases failed (nothing was started): " + step.error
+        return "failed", out
+    plan = step.value
+    out.update(summary=plan["summary"], causes=plan["causes"], errors=plan["errors"])
+    run.step("dispatch", CORE_NOOP)
+    for task, workflow, items in (("run_updates", "update", plan["updates"]),
+                                  ("run_deletes", "delete", plan["deletes"])):
+        for index, item in enumerate(items):
+            step = run.step(task, "aws.database_resync_run", item=index, workflow=workflow,
+                            resource=item["resource"], cause=item["cause"])
+            if not step.ok:
+                out["error"] = "a resync run could not be started or did not report"
+                return "failed", out
+            out["failed"] += 1 if step.value["failed"] else 0
+    return "succeeded", out
+
+
+# -- actions/workflows/database_resync_run.yaml --------------------------------------------------
+def _database_resync_run(run, workflow, resource, cause=""):
+    run.step("start", CORE_NOOP)
+    step = run.step(workflow, "aws.database_%s" % workflow, resource=resource, cause=cause)
+    output = step.value if isinstance(step.value, dict) else {}
+    name = "%s/%s" % (resource.get("namespace"), resource.get("name"))
+    return "succeeded", {"name": name, "workflow": workflow, "phase": output.get("phase"),
+                         "failed": not step.ok}
 
 
 # -- actions/workflows/cluster_migrate.yaml ------------------------------------------------------
@@ -747,6 +839,8 @@ _FUNCTIONS = {
     "database_update": _database_update,
     "database_delete": _database_delete,
     "reconcile_databases": _reconcile_databases,
+    "database_resync": _database_resync,
+    "database_resync_run": _database_resync_run,
     "cluster_migrate": _cluster_migrate,
 }
 
@@ -767,8 +861,9 @@ def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL
                  inputs=None):
     """Run workflow ``name`` (one of WORKFLOWS) through the pack's actions, in-process.
 
-    ``resource`` is the trigger payload (the database workflows); reconcile_databases takes
-    ``region``, cluster_migrate its input as ``inputs`` (a dict); ``config`` the pack config.
+    ``resource`` is the trigger payload (the database workflows, whose other inputs, like
+    ``cause``, come in ``inputs``); reconcile_databases takes ``region``; cluster_migrate and
+    database_resync their input as ``inputs`` (a dict); ``config`` the pack config.
     ``on_step(record)`` is called after each action execution.
     ``poll_count``/``poll_delay`` bound the RDS polls (the YAML's retry count/delay).
     ``call_hook(task, action_ref, parameters, call)`` wraps each python action: it returns
@@ -779,13 +874,13 @@ def run_workflow(name, resource=None, config=None, on_step=None, poll_count=POLL
         raise ValueError("unknown workflow %r; known: %s" % (name, ", ".join(WORKFLOWS)))
     if name == "reconcile_databases":
         params = {"region": region}
-    elif name == "cluster_migrate":
+    elif name in ("cluster_migrate", "database_resync", "database_resync_run"):
         params = _parameters(name, action_metadata(name), dict(inputs or {}))
     else:
         if not isinstance(resource, dict):
             raise ValueError("resource: expected the trigger payload (an object), got %s"
                              % type(resource).__name__)
-        params = {"resource": resource}
+        params = _parameters(name, action_metadata(name), dict(inputs or {}, resource=resource))
     action_metadata(name)  # the workflow's action file must exist
     capture = _LogCapture()
     root = logging.getLogger()

@@ -10,7 +10,8 @@ workflow can always report a Failed status.
 import difflib
 
 from lib.database_objects import KUBE_NAME, KUBE_NAMESPACE, STATUS_LIMITS, bounded
-from lib.database_spec import DEFAULTS, DELETION_POLICIES, SPEC_FIELDS, quote, validate_spec
+from lib.database_spec import (DEFAULTS, DELETION_POLICIES, INSTANCE_MISSING_POLICIES, SPEC_FIELDS,
+                               quote, validate_spec)
 from lib.kv_layout import Layout
 from lib.rds_params import (TAG_UID, adoption, create_params, db_instance_identifier,
                             final_snapshot_identifier, modify_params, tag_map)
@@ -104,8 +105,9 @@ def _locations(spec, status, namespace, name, layout, identity_ok):
 def plan(resource, current_instance=None, config=None):
     """The whole database_plan result for a trigger payload (see docs/provisioning-actions.md).
 
-    ``config``: region, instance_classes, db_subnet_group_name, vpc_security_group_ids and
-    ``layout`` (a lib.kv_layout.Layout; default: everything under ``{namespace}/``).
+    ``config``: region, instance_classes, db_subnet_group_name, vpc_security_group_ids,
+    ``on_instance_missing`` (the pack's default policy) and ``layout`` (a lib.kv_layout.Layout;
+    default: everything under ``{namespace}/``).
     """
     config = config or {}
     layout = config.get("layout") or Layout()
@@ -134,6 +136,8 @@ def plan(resource, current_instance=None, config=None):
     region = spec.get("region") if isinstance(spec.get("region"), str) else None
     region = region or config.get("region") or "us-east-1"
     policy = spec.get("deletionPolicy", DEFAULTS["deletionPolicy"])
+    missing = spec.get("onInstanceMissing") or config.get("on_instance_missing") or "Report"
+    status = resource.get("status") if isinstance(resource.get("status"), dict) else {}
     result = {
         "valid": False,
         "errors": [],
@@ -149,6 +153,14 @@ def plan(resource, current_instance=None, config=None):
         # An invalid policy keeps the instance's data: Snapshot is the safe reading.
         "deletion_policy": policy if policy in DELETION_POLICIES else "Snapshot",
         "final_snapshot_identifier": final_snapshot_identifier(identifier, uid),
+        # An instance that was provisioned once (status has its endpoint) and is gone now was
+        # deleted outside the pack: recreated only under policy Recreate (an EMPTY instance).
+        "on_instance_missing": missing if missing in INSTANCE_MISSING_POLICIES else "Report",
+        "provisioned": bool(status.get("endpoint")),
+        # What differs from the instance and cannot be repaired (storage shrink, downgrade):
+        # the rest is applied, these are reported (warnings, and held_message for the status).
+        "held": [],
+        "held_message": "",
         "uid": uid,
         "generation": generation,
         "namespace": namespace,
@@ -166,7 +178,13 @@ def plan(resource, current_instance=None, config=None):
             identifier, namespace, name, uid, spec, classes,
             config.get("db_subnet_group_name"), config.get("vpc_security_group_ids"))
         if result["adoption"] == "adopt":
-            result["modify_params"], errors = modify_params(spec, current_instance, classes)
+            result["modify_params"], errors, held = modify_params(spec, current_instance, classes)
+            result["held"] = [bounded(h, MAX_ERROR) for h in held]
+            result["warnings"] = result["warnings"] + result["held"]
+            if held:
+                result["held_message"] = bounded(
+                    "; not applied (RDS cannot go back): " + "; ".join(result["held"]),
+                    MAX_MESSAGE)
     if errors:
         result["create_params"], result["modify_params"] = {}, {}
         result["errors"] = _bounded_errors(errors)

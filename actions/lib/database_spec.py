@@ -17,7 +17,8 @@ from lib.reserved_names import (RESERVED_DB_NAMES, RESERVED_USERNAME_PREFIXES,
                                 RESERVED_USERNAMES, RESERVED_WORDS)
 
 __all__ = [
-    "ENGINES", "SIZES", "DELETION_POLICIES", "DEFAULTS", "SPEC_FIELDS", "LIMITS",
+    "ENGINES", "SIZES", "DELETION_POLICIES", "INSTANCE_MISSING_POLICIES", "DEFAULTS",
+    "SPEC_FIELDS", "LIMITS",
     "MAX_USER_TAGS", "RESERVED_TAG_PREFIXES", "quote", "validate_spec", "kv_path_problem",
     "check_kv_path", "check_text", "rds_regions", "parse_version",
 ]
@@ -25,11 +26,14 @@ __all__ = [
 ENGINES = ("postgres", "mysql", "mariadb")
 SIZES = ("small", "medium", "large", "xlarge", "huge")
 DELETION_POLICIES = ("Delete", "Retain", "Snapshot")
+#: What a resync does when a Ready Database's instance is gone (deleted outside the pack):
+#: Report says so loudly and waits for a person; Recreate provisions a new, EMPTY instance.
+INSTANCE_MISSING_POLICIES = ("Report", "Recreate")
 DEFAULTS = {"instanceSize": "small", "storageGB": 20, "masterUsername": "dbadmin",
             "deletionPolicy": "Snapshot"}
 SPEC_FIELDS = ("engine", "engineVersion", "instanceSize", "instanceClass", "storageGB",
                "databaseName", "masterUsername", "deletionPolicy", "vault", "consul", "tags",
-               "region")
+               "region", "onInstanceMissing")
 
 #: Longest value of each string field (the CRD's maxLength; tests/test_crd_database.py keeps
 #: the two equal).
@@ -152,6 +156,11 @@ def validate_spec(spec, namespace=None, layout=None):
     if not isinstance(policy, str) or policy not in DELETION_POLICIES:
         errors.append("spec.deletionPolicy: expected one of %s, got %s"
                       % (", ".join(DELETION_POLICIES), quote(policy)))
+    missing = spec.get("onInstanceMissing")
+    if missing is not None and (not isinstance(missing, str)
+                                or missing not in INSTANCE_MISSING_POLICIES):
+        errors.append("spec.onInstanceMissing: expected one of %s, got %s"
+                      % (", ".join(INSTANCE_MISSING_POLICIES), quote(missing)))
     errors += _validate_region(spec.get("region"))
     for section, key, kind in (("vault", "path", "vault"), ("consul", "key", "consul")):
         errors += _validate_location(spec, section, key, kind, namespace, layout)

@@ -13,7 +13,7 @@ from lib.database_spec import DEFAULTS, RESERVED_TAG_PREFIXES, parse_version
 __all__ = [
     "TAG_UID", "TAG_NAMESPACE", "TAG_NAME", "DEFAULT_INSTANCE_CLASSES",
     "db_instance_identifier", "final_snapshot_identifier", "instance_class_for",
-    "resource_tags", "tag_map", "adoption", "create_params", "modify_params",
+    "resource_tags", "tag_map", "adoption", "create_params", "modify_params", "spec_differences",
     "compare_versions", "version_satisfies",
 ]
 
@@ -134,23 +134,25 @@ def _text_or_none(value):
 
 
 def modify_params(spec, instance, instance_classes=None):
-    """(params, errors): rds.modify_db_instance kwargs for what differs from ``instance``.
+    """(params, errors, held): rds.modify_db_instance kwargs for what differs from ``instance``.
 
     Pending modifications count as done, so a retried update asks for nothing new. Storage
-    only grows and engine versions only go up on RDS: the opposite is an error, not a change.
+    only grows and engine versions only go up on RDS: where the instance is already past the
+    spec (grown or upgraded out of band, or a spec edited down), that difference cannot be
+    repaired; it is ``held`` (one message each, naming the field) and the rest is still applied.
+    ``errors``: what makes the whole change impossible (another engine).
     """
     if not isinstance(instance, dict) or not _text_or_none(instance.get("DBInstanceIdentifier")):
         return {}, ["current_instance: expected a DBInstances[] item of describe_db_instances "
-                    "with a DBInstanceIdentifier"]
+                    "with a DBInstanceIdentifier"], []
     pending = instance.get("PendingModifiedValues")
     pending = pending if isinstance(pending, dict) else {}
-    changes, errors = {}, []
+    changes, held = {}, []
     engine = instance.get("Engine")
     if spec.get("engine") != engine:
         engine = str(engine)[:32]
-        errors.append("spec.engine: the instance runs %s; changing the engine of an existing "
-                      "instance is not possible, expected %s" % (engine, engine))
-        return {}, errors
+        return {}, ["spec.engine: the instance runs %s; changing the engine of an existing "
+                    "instance is not possible, expected %s" % (engine, engine)], []
     klass = instance_class_for(spec, instance_classes)
     if klass != (_text_or_none(pending.get("DBInstanceClass"))
                  or instance.get("DBInstanceClass")):
@@ -159,8 +161,8 @@ def modify_params(spec, instance, instance_classes=None):
     actual = _int_or_none(pending.get("AllocatedStorage"))
     actual = actual if actual is not None else _int_or_none(instance.get("AllocatedStorage"))
     if actual is not None and storage < actual:
-        errors.append("spec.storageGB: RDS storage cannot shrink; expected at least %d, got %d"
-                      % (actual, storage))
+        held.append("spec.storageGB: RDS storage cannot shrink; the instance keeps %d GB (spec "
+                    "says %d): set storageGB to %d or more" % (actual, storage, actual))
     elif storage != actual:
         changes["AllocatedStorage"] = storage
     wanted = spec.get("engineVersion")
@@ -168,14 +170,40 @@ def modify_params(spec, instance, instance_classes=None):
               or _text_or_none(instance.get("EngineVersion")))
     if wanted and actual and parse_version(actual) and not version_satisfies(wanted, actual):
         if compare_versions(wanted, actual) < 0:
-            errors.append("spec.engineVersion: the instance runs %s %s and cannot be downgraded; "
-                          "expected %s or later" % (spec["engine"], actual[:32], actual[:32]))
+            held.append("spec.engineVersion: the instance runs %s %s and cannot be downgraded; "
+                        "set engineVersion to %s or later" % (spec["engine"], actual[:32],
+                                                              actual[:32]))
         else:
             changes["EngineVersion"] = wanted
             if parse_version(wanted)[0] != parse_version(actual)[0]:
                 changes["AllowMajorVersionUpgrade"] = True
-    if errors or not changes:
-        return {}, errors
+    if not changes:
+        return {}, [], held
     changes["DBInstanceIdentifier"] = instance["DBInstanceIdentifier"]
     changes["ApplyImmediately"] = True
-    return changes, errors
+    return changes, [], held
+
+
+def spec_differences(spec, instance, instance_classes=None):
+    """[(field, spec value, actual value, repairable)] where an instance owned by the Database
+    differs from its spec. Pending modifications count as actual: an update in flight is not
+    drift. ``repairable`` is False where RDS cannot go back (storage shrink, downgrade)."""
+    pending = instance.get("PendingModifiedValues") or {}
+    actual = dict(instance, **{k: v for k, v in pending.items() if v is not None})
+    if spec.get("engine") != actual.get("Engine"):
+        return [("engine", spec.get("engine"), actual.get("Engine"), False)]
+    found = []
+    klass = instance_class_for(spec, instance_classes)
+    if klass != actual.get("DBInstanceClass"):
+        field = "instanceClass" if spec.get("instanceClass") else "instanceSize"
+        found.append((field, klass, actual.get("DBInstanceClass"), True))
+    storage = spec.get("storageGB", DEFAULTS["storageGB"])
+    have = _int_or_none(actual.get("AllocatedStorage"))
+    if storage != have:
+        found.append(("storageGB", storage, have, have is None or storage > have))
+    wanted = spec.get("engineVersion")
+    running = _text_or_none(actual.get("EngineVersion"))
+    if wanted and running and not version_satisfies(wanted, running):
+        found.append(("engineVersion", wanted, running,
+                      not parse_version(running) or compare_versions(wanted, running) > 0))
+    return found

@@ -11,20 +11,26 @@ import re
 
 from lib.action import ConfigError, config_value
 
-__all__ = ["VaultError", "client_from_config", "KV", "SecretState", "OWNER_METADATA_KEY"]
+__all__ = ["VaultError", "client_from_config", "KV", "SecretState", "OWNER_METADATA_KEY",
+           "SOURCE_VERSION_METADATA_KEY"]
 
 TIMEOUT_SECONDS = 15
 #: Vault custom_metadata key naming the Database uid that owns a secret.
 OWNER_METADATA_KEY = "st2-aws-uid"
+#: Vault custom_metadata key holding the VersionId of the Secrets Manager secret version (the
+#: RDS-managed master secret) the secret's data was copied from.
+SOURCE_VERSION_METADATA_KEY = "st2-aws-source-version"
 
 
 class SecretState:
-    """What a secret's metadata says: owner uid, current version (0: none), and the current
-    version's creation time (datetime, UTC) and whether it is deleted."""
+    """What a secret's metadata says: owner uid, the Secrets Manager VersionId its data was
+    copied from (None: not recorded), current version (0: none), and the current version's
+    creation time (datetime, UTC) and whether it is deleted."""
 
     def __init__(self, data):
         custom = data.get("custom_metadata") or {}
         self.owner = custom.get(OWNER_METADATA_KEY)
+        self.source_version = custom.get(SOURCE_VERSION_METADATA_KEY) or None
         self.version = data.get("current_version") or 0
         current = (data.get("versions") or {}).get(str(self.version)) or {}
         self.created = _parse_time(current.get("created_time"))
@@ -46,16 +52,20 @@ class VaultError(RuntimeError):
 
 
 def client_from_config(config):
-    """An ``hvac.Client`` for pack config ``vault_url``/``vault_token``/``vault_verify``."""
+    """An authenticated ``hvac.Client`` for pack config ``vault_url``/``vault_verify`` and
+    ``vault_auth_method`` (lib/vault_auth.py: ``vault_token``, AppRole or Kubernetes auth)."""
     import hvac  # not on the start-up path of actions that never talk to Vault
+
+    from lib.vault_auth import log_in
 
     url = config_value(config, "vault_url", required=True, kind=str)
     if not url.startswith(("http://", "https://")):
         raise ConfigError('pack config key "vault_url" must start with http:// or https://, '
                           "got %r" % url)
-    token = config_value(config, "vault_token", required=True, kind=str)
     verify = config_value(config, "vault_verify", default=True, kind=(bool, str))
-    return hvac.Client(url=url, token=token, verify=verify, timeout=TIMEOUT_SECONDS)
+    # token="": never VAULT_TOKEN or ~/.vault-token of the environment
+    client = hvac.Client(url=url, token="", verify=verify, timeout=TIMEOUT_SECONDS)
+    return log_in(client, config)
 
 
 class KV:
@@ -112,11 +122,16 @@ class KV:
                 return None
         return (response.get("data") or {}).get("data")
 
-    def claim(self, path, uid):
-        """Mark the path as owned by ``uid`` (custom_metadata), creating its metadata if needed."""
+    def claim(self, path, uid, source_version=None):
+        """Mark the path as owned by ``uid`` (custom_metadata), creating its metadata if needed,
+        and record ``source_version`` (the Secrets Manager VersionId the data was copied from)
+        when given. Vault replaces custom_metadata whole: a claim without ``source_version``
+        drops a recorded one."""
+        custom = {OWNER_METADATA_KEY: uid}
+        if source_version:
+            custom[SOURCE_VERSION_METADATA_KEY] = source_version
         with self._errors("writing metadata of", path):
-            self.kv.update_metadata(path=path, mount_point=self.mount,
-                                    custom_metadata={OWNER_METADATA_KEY: uid})
+            self.kv.update_metadata(path=path, mount_point=self.mount, custom_metadata=custom)
 
     def retract(self, path, version):
         """Soft-delete ``version`` (a claim whose password never reached the instance)."""

@@ -1,0 +1,346 @@
+"""Level-triggered Databases on the real local servers: the resync (aws.database_resync, run by
+lib/chain.py through the pack's actions) restores what a Database promises after the world moved
+under it, with no spec change: a password RDS rotated, a passing outage, an instance deleted or
+resized outside the pack, a Vault secret or Consul key deleted by hand, a lost delete answer.
+A quiet cycle starts no run and writes nothing.
+"""
+
+import datetime
+import json
+import threading
+
+import pytest
+from kubernetes import client
+
+import lib.resync
+from lib.chain import run_workflow
+from lib.kube import ADDED, to_payload
+from tests.database_world import Databases, assert_ready, instances_of, pack_config
+from tests.fixtures.database.support import all_steps, ensure_database_crd
+from tests.workflow_paths import assert_run_follows
+
+pytestmark = pytest.mark.integration
+
+GROUP, VERSION, PLURAL = "dbaas.stackstorm.com", "v1alpha1", "databases"
+RESOURCE = {"group": GROUP, "version": VERSION, "plural": PLURAL}
+CLOSED_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
+WRITING = ("aws.database_set_status", "aws.database_finalizer", "aws.database_publish_config",
+           "aws.database_store_credentials", "aws.database_cleanup")
+
+
+@pytest.fixture(scope="module")
+def crd(kube_api_client):
+    ensure_database_crd(kube_api_client)
+
+
+@pytest.fixture
+def config(stack, vault_path, consul_prefix):
+    return pack_config(stack.require("kube", "vault", "consul", "aws"), vault_path, consul_prefix)
+
+
+@pytest.fixture
+def aws(config):
+    import boto3
+
+    def make(service):
+        return boto3.client(service, endpoint_url=config["endpoint_url"],
+                            region_name=config["region"], aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+    return make
+
+
+@pytest.fixture
+def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, aws):
+    dbs = Databases(kube_api_client, kube_namespace, vault_path, consul_prefix)
+    yield dbs
+    rds = aws("rds")
+    for item in rds.describe_db_instances()["DBInstances"]:
+        tags = {t["Key"]: t["Value"] for t in item.get("TagList", [])}
+        if tags.get("st2-aws/namespace") == kube_namespace:
+            rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
+                                   SkipFinalSnapshot=True)
+
+
+def provision(databases, name, config, **spec):
+    databases.apply(name, **spec)
+    run = run_workflow("database_create", to_payload(ADDED, databases.get(name), RESOURCE),
+                       config, poll_delay=0)
+    return run
+
+
+def resync(databases, config, full=True, **knobs):
+    return run_workflow("database_resync", config=config, poll_delay=0,
+                        inputs={"full": full, "namespace": databases.namespace}, **knobs)
+
+
+def events_of(kube_api_client, namespace, name):
+    items = client.CoreV1Api(kube_api_client).list_namespaced_event(
+        namespace, field_selector="involvedObject.name=%s" % name).items
+    return [(e.type, e.reason, e.message) for e in sorted(
+        items, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))]
+
+
+def vault_version(vault_client, path):
+    meta = vault_client.secrets.kv.v2.read_secret_metadata(path=path, mount_point="secret")
+    return meta["data"]["current_version"]
+
+
+def consul_index(consul_client, key):
+    _, item = consul_client.kv.get(key)
+    return item["ModifyIndex"] if item else None
+
+
+def later(monkeypatch, seconds):
+    """The resync's clock moved ``seconds`` ahead (a retry's backoff passed)."""
+    moved = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+    monkeypatch.setattr(lib.resync, "utc_now", lambda: moved)
+
+
+def quiet(run):
+    """The resync looked, started nothing and wrote nothing."""
+    assert run["status"] == "succeeded", run["output"]
+    assert run["output"]["causes"] == [] and run["output"]["errors"] == []
+    assert not [s for s in all_steps(run) if s["action"] in WRITING]
+
+
+# -- a quiet cycle -------------------------------------------------------------------------------
+def test_a_quiet_cycle_starts_no_run_and_writes_nothing(
+        databases, config, vault_client, consul_client):
+    assert provision(databases, "quiet-db", config)["status"] == "succeeded"
+    obj = databases.get("quiet-db")
+    status = obj["status"]
+    before = (obj["metadata"]["resourceVersion"],
+              vault_version(vault_client, status["vaultPath"]),
+              consul_index(consul_client, status["consulKey"]))
+    for full in (True, False):
+        run = resync(databases, config, full=full)
+        quiet(run)
+        assert_run_follows(run, "quiet" if full else "quiet_tick")
+        summary = run["output"]["summary"]
+        assert (summary["databases"], summary["updates"], summary["deletes"]) == (1, 0, 0)
+        # one page of describe_db_instances and one of list_secrets, nothing per Database
+        assert summary["aws_calls"] == (2 if full else 0)
+    obj = databases.get("quiet-db")
+    assert (obj["metadata"]["resourceVersion"], vault_version(vault_client, status["vaultPath"]),
+            consul_index(consul_client, status["consulKey"])) == before
+
+
+# -- 1. RDS rotates the master password ------------------------------------------------------
+def test_vault_follows_a_password_rds_rotated(databases, config, aws, vault_client,
+                                              consul_client, kube_api_client):
+    created = provision(databases, "rotated-db", config)
+    assert created["status"] == "succeeded", created["output"]
+    rds, secrets = aws("rds"), aws("secretsmanager")
+    (instance,) = instances_of(rds, created["output"]["db_instance_identifier"])
+    arn = instance["MasterUserSecret"]["SecretArn"]
+    held = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    # what RDS's rotation ends with: a new AWSCURRENT version of the managed secret
+    rotated = dict(held, password="Rotated-" + "x" * 24)
+    secrets.put_secret_value(SecretId=arn, SecretString=json.dumps(rotated),
+                             VersionStages=["AWSCURRENT"])
+
+    run = resync(databases, config)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "updates")
+    assert run["output"]["causes"] == [
+        "%s/rotated-db update: credentials rotated" % databases.namespace]
+    assert run["output"]["failed"] == 0
+    _, password = assert_ready(databases, "rotated-db", created, 1, vault_client, consul_client,
+                               rds, secrets, config)
+    assert password == rotated["password"]
+    assert ("Normal", "Resynced", "credentials rotated; Vault: rotated") in events_of(
+        kube_api_client, databases.namespace, "rotated-db")
+    # followed once: the next cycle is quiet again
+    quiet(resync(databases, config))
+
+
+# -- 2. A passing outage -----------------------------------------------------------------------
+def test_a_run_failed_by_an_outage_is_retried_after_its_backoff(
+        databases, config, aws, monkeypatch, kube_api_client):
+    down = dict(config, vault_url=CLOSED_URL)
+    run = provision(databases, "outage-db", down)
+    assert run["status"] == "failed"
+    status = databases.get("outage-db")["status"]
+    assert status["phase"] == "Failed"
+    ready = [c for c in status["conditions"] if c["type"] == "Ready"][0]
+    assert ready["reason"] == "Recoverable"
+    assert status["retry"]["attempts"] == 1
+    # before the backoff has passed: nothing runs
+    quiet(resync(databases, config, full=False))
+    # the backoff has passed, Vault is back: the retry completes the Database
+    later(monkeypatch, 60)
+    run = resync(databases, config, full=False)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "retries")
+    assert run["output"]["causes"] == ["%s/outage-db update: retry 2" % databases.namespace]
+    obj = databases.get("outage-db")
+    assert obj["status"]["phase"] == "Ready"
+    assert "retry" not in obj["status"]
+    assert len(instances_of(aws("rds"), obj["status"]["dbInstanceIdentifier"])) == 1
+    reasons = [r for _, r, _ in events_of(kube_api_client, databases.namespace, "outage-db")]
+    assert "RetryScheduled" in reasons and reasons[-1] == "Ready"
+
+
+# -- 3. The instance deleted outside the pack ----------------------------------------------------
+def test_a_missing_instance_is_reported_then_recreated_only_when_asked(
+        databases, config, aws, vault_client, consul_client, kube_api_client, monkeypatch):
+    created = provision(databases, "gone-db", config)
+    assert created["status"] == "succeeded", created["output"]
+    ident = created["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/gone-db update: instance missing" % databases.namespace]
+    (item,) = [s for s in run["steps"] if s["task"] == "run_updates"]
+    assert_run_follows({"workflow": "database_update",
+                        "steps": item["steps"][1]["steps"]}, "missing_reported")
+    status = databases.get("gone-db")["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("RDS instance %s no longer exists" % ident)
+    assert [c["reason"] for c in status["conditions"] if c["type"] == "Ready"] == ["Terminal"]
+    assert ("Warning", "InstanceMissing") in [
+        e[:2] for e in events_of(kube_api_client, databases.namespace, "gone-db")]
+    assert instances_of(rds, ident) == []
+    # reported once, not again and again
+    quiet(resync(databases, config))
+    quiet(resync(databases, config, full=False))
+
+    # the team asks for a new, empty instance: the spec edit is run (here by the retry tick,
+    # as when the update trigger was lost)
+    databases.patch_spec("gone-db", onInstanceMissing="Recreate")
+    later(monkeypatch, lib.resync.GRACE_SECONDS + 1)
+    run = resync(databases, config, full=False)
+    assert run["output"]["causes"] == [
+        "%s/gone-db update: spec generation 2 not run yet" % databases.namespace]
+    (instance,) = instances_of(rds, ident)
+    assert databases.get("gone-db")["status"]["phase"] == "Ready"
+    messages = [m for _, r, m in events_of(kube_api_client, databases.namespace, "gone-db")
+                if r == "InstanceMissing"]
+    assert any("EMPTY" in m for m in messages)
+    assert instance["DBInstanceStatus"] == "available"
+
+
+# -- 4. The instance resized outside the pack ------------------------------------------------------
+def test_drift_is_repaired_and_what_cannot_be_is_named(databases, config, aws, vault_client,
+                                                       consul_client):
+    created = provision(databases, "resized-db", config)
+    assert created["status"] == "succeeded", created["output"]
+    ident = created["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    rds.modify_db_instance(DBInstanceIdentifier=ident, DBInstanceClass="db.m5.large",
+                           AllocatedStorage=100, ApplyImmediately=True)
+
+    run = resync(databases, config)
+    assert run["output"]["causes"] == [
+        "%s/resized-db update: drift: instanceSize db.m5.large -> db.t3.small"
+        % databases.namespace]
+    (instance,) = instances_of(rds, ident)
+    assert instance["DBInstanceClass"] == "db.t3.small"  # repaired
+    assert instance["AllocatedStorage"] == 100  # RDS storage cannot shrink
+    status = databases.get("resized-db")["status"]
+    assert status["phase"] == "Ready"
+    assert "not applied (RDS cannot go back): spec.storageGB: RDS storage cannot shrink; the " \
+           "instance keeps 100 GB (spec says 20)" in status["message"]
+    assert any(w.startswith("spec.storageGB: RDS storage cannot shrink")
+               for w in status["warnings"])
+    # what cannot be repaired is not run again every cycle
+    quiet(resync(databases, config))
+    # and a spec edit is applied in full again once it asks for what RDS can do
+    databases.patch_spec("resized-db", storageGB=100)
+    payload = to_payload("MODIFIED", databases.get("resized-db"), RESOURCE)
+    run = run_workflow("database_update", payload, config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert databases.get("resized-db")["status"]["warnings"] == []
+
+
+# -- 5. The Vault secret or Consul key deleted by hand -------------------------------------------
+@pytest.mark.parametrize("where", ["vault", "consul"])
+def test_a_deleted_vault_secret_or_consul_key_is_written_again(
+        where, databases, config, aws, vault_client, consul_client):
+    created = provision(databases, "erased-db", config)
+    assert created["status"] == "succeeded", created["output"]
+    status = databases.get("erased-db")["status"]
+    if where == "vault":
+        vault_client.secrets.kv.v2.delete_metadata_and_all_versions(
+            path=status["vaultPath"], mount_point="secret")
+        cause = "Vault secret missing"
+    else:
+        consul_client.kv.delete(status["consulKey"])
+        cause = "Consul key missing"
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/erased-db update: %s" % (databases.namespace, cause)]
+    assert_ready(databases, "erased-db", created, 1, vault_client, consul_client, aws("rds"),
+                 aws("secretsmanager"), config)
+    quiet(resync(databases, config))
+
+
+# -- a delete whose answer was lost, and a delete that failed ------------------------------------
+def test_a_lost_delete_answer_finds_the_instance_gone(databases, config, aws):
+    created = provision(databases, "lost-db", config, deletionPolicy="Delete")
+    assert created["status"] == "succeeded", created["output"]
+    ident = created["output"]["db_instance_identifier"]
+    databases.delete("lost-db")
+
+    def lost_answer(task, ref, params, call):
+        if task == "delete_without_snapshot":
+            call()  # RDS deletes it; the answer is lost
+            return False, {"exit_code": 1, "result": "None", "stdout": "",
+                           "stderr": "lib.aws.AwsCallError: rds.delete_db_instance failed: An "
+                                     "error occurred (InternalFailure): HTTP 500"}
+        return call()
+
+    payload = to_payload("MODIFIED", databases.get("lost-db"), RESOURCE)
+    run = run_workflow("database_delete", payload, config, poll_delay=0, call_hook=lost_answer)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "answer_lost_gone")
+    assert instances_of(aws("rds"), ident) == []
+    assert databases.get("lost-db") is None
+
+
+def test_a_failed_delete_is_retried_until_the_finalizer_goes(databases, config, aws,
+                                                             monkeypatch):
+    created = provision(databases, "stuck-db", config, deletionPolicy="Delete")
+    assert created["status"] == "succeeded", created["output"]
+    databases.delete("stuck-db")
+    payload = to_payload("MODIFIED", databases.get("stuck-db"), RESOURCE)
+    run = run_workflow("database_delete", payload, dict(config, consul_port=9), poll_delay=0)
+    assert run["status"] == "failed"
+    obj = databases.get("stuck-db")
+    assert obj["status"]["phase"] == "Failed" and obj["status"]["retry"]["attempts"] == 1
+    later(monkeypatch, 60)
+    run = resync(databases, config, full=False)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "deletes")
+    assert run["output"]["causes"] == ["%s/stuck-db delete: delete retry 2" % databases.namespace]
+    assert databases.get("stuck-db") is None
+
+
+# -- a resync and a delete of the same Database at once --------------------------------------------
+def test_a_resync_never_undoes_a_delete(databases, config, aws):
+    created = provision(databases, "racing-db", config, deletionPolicy="Delete")
+    assert created["status"] == "succeeded", created["output"]
+    ident = created["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+    databases.patch_spec("racing-db", onInstanceMissing="Recreate")
+    stale = to_payload("MODIFIED", databases.get("racing-db"), RESOURCE)
+    databases.delete("racing-db")
+    deleting = to_payload("MODIFIED", databases.get("racing-db"), RESOURCE)
+    results = {}
+
+    def go(name, workflow, payload):
+        results[name] = run_workflow(workflow, payload, config, poll_delay=0)
+
+    # the resync looked before the deletion (its payload says Ready, Recreate), the delete
+    # trigger's run after: both at once
+    threads = [threading.Thread(target=go, args=("update", "database_update", stale)),
+               threading.Thread(target=go, args=("delete", "database_delete", deleting))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert results["delete"]["status"] == "succeeded", results["delete"]["output"]
+    assert databases.get("racing-db") is None
+    # whatever the update run did, no instance outlives the deleted Database
+    assert instances_of(rds, ident) == []
