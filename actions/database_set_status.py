@@ -10,7 +10,8 @@ import random
 
 from lib.action import BaseAction, ConfigError
 from lib.database_objects import (GROUP, PLURAL, STATUS_LIMITS, VERSION, DatabaseObjects,
-                                  KubeError, bounded, ready_condition, retry_schedule, rfc3339)
+                                  KubeError, bounded, progressing_condition, ready_condition,
+                                  retry_schedule, rfc3339)
 from lib.kube import api_client_from_config
 from lib.kube_events import MESSAGE_LIMIT, REASON, record_event
 
@@ -113,9 +114,10 @@ class DatabaseSetStatus(BaseAction):
                 status["retry"] = retry
             elif phase == "Ready" or outcome == "terminal":
                 status["retry"] = None  # merge patch: removed
-            status["conditions"] = ready_condition(current.get("conditions"), phase, message,
-                                                   observed_generation, rfc3339(now),
-                                                   reason=CONDITION_REASONS.get(outcome))
+            status["conditions"] = progressing_condition(
+                ready_condition(current.get("conditions"), phase, message, observed_generation,
+                                rfc3339(now), reason=CONDITION_REASONS.get(outcome)),
+                phase, message, observed_generation, rfc3339(now))
             status = _absent_if_empty(status)
             if _merged(current, status) == current:
                 result = {"patched": False, "phase": phase, "reason": "unchanged"}

@@ -101,6 +101,9 @@ class SetStatusTest(BaseActionTestCase):
             "observedGeneration": 1, "dbInstanceIdentifier": "x-1",
             "conditions": [{"type": "Ready", "status": "False", "reason": "Provisioning",
                             "message": "creating RDS instance", "observedGeneration": 1,
+                            "lastTransitionTime": first_time},
+                           {"type": "Progressing", "status": "True", "reason": "Provisioning",
+                            "message": "creating RDS instance", "observedGeneration": 1,
                             "lastTransitionTime": first_time}]}
 
         result = self.run_action(namespace=self.ns, name="orders-db", phase="Ready",
@@ -114,7 +117,7 @@ class SetStatusTest(BaseActionTestCase):
                 status["port"], status["vaultPath"], status["consulKey"]) == (
             "Ready", "x-1", "x-1.example.com", 5432, "v/p", "c/k")
         assert [(c["type"], c["status"], c["reason"]) for c in status["conditions"]] == [
-            ("Ready", "True", "Ready")]
+            ("Ready", "True", "Ready"), ("Progressing", "False", "Ready")]
         # Status writes never touch the spec: generation stays, so no update is triggered.
         assert obj["metadata"]["generation"] == created["metadata"]["generation"]
         assert obj["spec"] == created["spec"]

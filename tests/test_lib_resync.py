@@ -27,7 +27,10 @@ def database(phase="Ready", since=3600, generation=1, observed=1, reason=None, r
                   "vaultPath": "team-a/orders-db", "consulKey": "team-a/orders-db/config",
                   "conditions": [{"type": "Ready", "status": "True" if phase == "Ready"
                                   else "False", "reason": reason or phase,
-                                  "lastTransitionTime": at(since)}]}
+                                  "lastTransitionTime": at(since)},
+                                 {"type": "Progressing", "status": "True" if phase in (
+                                     "Provisioning", "Updating", "Deleting") else "False",
+                                  "reason": phase, "lastTransitionTime": at(since)}]}
         if retry is not None:
             status["retry"] = retry
     metadata = {"namespace": "team-a", "name": "orders-db", "uid": UID, "generation": generation,
@@ -137,6 +140,16 @@ def test_a_terminal_failure_waits_for_a_new_spec():
     # ... once its own update trigger had the time to start a run
     assert causes([database("Failed", reason="Terminal", generation=2, observed=1,
                             since=GRACE_SECONDS - 5)]) == []
+
+
+def test_a_run_in_progress_is_timed_by_its_progressing_condition():
+    # Failed long ago (Ready False since then), a retry began a minute ago: not stale
+    obj = database("Provisioning", since=STALE_SECONDS * 3)
+    obj["status"]["conditions"][1]["lastTransitionTime"] = at(60)
+    assert causes([obj]) == []
+    obj["status"]["conditions"][1]["lastTransitionTime"] = at(STALE_SECONDS + 60)
+    assert causes([obj]) == [("update", "Provisioning run stale (since %d s)"
+                              % (STALE_SECONDS + 60))]
 
 
 def test_runs_that_never_started_or_died():

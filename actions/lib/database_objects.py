@@ -12,7 +12,8 @@ import re
 
 __all__ = [
     "GROUP", "VERSION", "PLURAL", "KIND", "FINALIZER", "STATUS_LIMITS", "KubeError",
-    "DatabaseObjects", "ready_condition", "bounded", "retry_schedule", "rfc3339",
+    "DatabaseObjects", "ready_condition", "progressing_condition", "bounded", "retry_schedule",
+    "rfc3339", "IN_PROGRESS_PHASES",
 ]
 
 GROUP = "dbaas.stackstorm.com"
@@ -72,6 +73,37 @@ def ready_condition(conditions, phase, message, observed_generation, now, reason
         new["observedGeneration"] = old["observedGeneration"]
     others = [c for c in conditions if c.get("type") != "Ready"]
     return ([new] + others)[:STATUS_LIMITS["conditions"]]
+
+
+#: Phases of a run in progress: condition Progressing is True in them.
+IN_PROGRESS_PHASES = ("Pending", "Provisioning", "Updating", "Deleting")
+
+
+def progressing_condition(conditions, phase, message, observed_generation, now):
+    """``conditions`` with the ``Progressing`` condition set for ``phase``: True while a run is
+    at work (Pending, Provisioning, Updating, Deleting), else False. Its lastTransitionTime is
+    when the current run began (or ended): the resync tells a run that died from a long one by
+    it. Kept where it is in the list, after Ready when new."""
+    status = "True" if phase in IN_PROGRESS_PHASES else "False"
+    conditions = [dict(c) for c in (conditions if isinstance(conditions, list) else [])
+                  if isinstance(c, dict)]
+    index = next((i for i, c in enumerate(conditions) if c.get("type") == "Progressing"), None)
+    old = conditions[index] if index is not None else None
+    new = {"type": "Progressing", "status": status,
+           "reason": bounded(phase, STATUS_LIMITS["reason"]),
+           "message": bounded(message, STATUS_LIMITS["message"]), "lastTransitionTime": now}
+    if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
+        new["lastTransitionTime"] = old["lastTransitionTime"]
+    if observed_generation is not None:
+        new["observedGeneration"] = observed_generation
+    elif old is not None and "observedGeneration" in old:
+        new["observedGeneration"] = old["observedGeneration"]
+    if index is not None:
+        conditions[index] = new
+    else:
+        ready = next((i for i, c in enumerate(conditions) if c.get("type") == "Ready"), -1)
+        conditions.insert(ready + 1, new)
+    return conditions[:STATUS_LIMITS["conditions"]]
 
 
 def rfc3339(moment):

@@ -59,14 +59,6 @@ def _age(now, text):
     return None if moment is None else (now - moment).total_seconds()
 
 
-def _ready_condition(status):
-    conditions = status.get("conditions")
-    for condition in conditions if isinstance(conditions, list) else []:
-        if isinstance(condition, dict) and condition.get("type") == "Ready":
-            return condition
-    return {}
-
-
 def _int(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -80,9 +72,18 @@ def _retry_due(status, now):
     return (at is None or at <= now), attempts + 1
 
 
-def _since_transition(status, metadata, now):
-    condition = _ready_condition(status)
-    age = _age(now, condition.get("lastTransitionTime"))
+def _condition(status, kind):
+    conditions = status.get("conditions")
+    for condition in conditions if isinstance(conditions, list) else []:
+        if isinstance(condition, dict) and condition.get("type") == kind:
+            return condition
+    return {}
+
+
+def _since_transition(status, metadata, now, kind="Ready"):
+    """Seconds since condition ``kind`` last changed (Progressing: since the run in progress
+    began), else since the object was created."""
+    age = _age(now, _condition(status, kind).get("lastTransitionTime"))
     return age if age is not None else _age(now, metadata.get("creationTimestamp"))
 
 
@@ -95,7 +96,7 @@ def _deletion_work(metadata, status, now):
         due, attempt = _retry_due(status, now)
         return "delete retry %d" % attempt if due else None
     if phase == "Deleting":
-        age = _since_transition(status, metadata, now)
+        age = _since_transition(status, metadata, now, "Progressing")
         return "delete run stale (Deleting since %d s)" % age \
             if age is not None and age > STALE_SECONDS else None
     age = _age(now, metadata.get("deletionTimestamp"))
@@ -113,11 +114,12 @@ def _run_work(metadata, status, now):
     if not phase or phase == "Pending":
         return "never provisioned" if settled else None
     if phase in IN_PROGRESS:
+        age = _since_transition(status, metadata, now, "Progressing")
         return "%s run stale (since %d s)" % (phase, age) \
             if age is not None and age > STALE_SECONDS else None
     unseen = generation is not None and (observed is None or generation > observed)
     if phase == "Failed":
-        if _ready_condition(status).get("reason") == "Terminal":
+        if _condition(status, "Ready").get("reason") == "Terminal":
             return "spec generation %d not run yet" % generation if unseen and settled else None
         due, attempt = _retry_due(status, now)
         return "retry %d" % attempt if due else None
