@@ -48,5 +48,7 @@ say "real StackStorm: $TOOLS/check"
 "$TOOLS/check" || rc=1
 say "real StackStorm: $TOOLS/e2e"
 "$TOOLS/e2e" || rc=1
+say "real StackStorm: the resync end to end (tests/st2_e2e/run.sh)"
+ST2CHECK_TOOLS=$TOOLS tests/st2_e2e/run.sh || rc=1
 say "real StackStorm checks: $([ $rc -eq 0 ] && echo pass || echo FAIL) in $((SECONDS - started)) s"
 exit $rc

@@ -11,6 +11,14 @@ say() { printf '\n==> %s\n' "$*"; }
 # The tests' own servers: instance `test` of the local servers ($STACK_DIR/test, free ports), so
 # the stack `make demo` uses holds only what the user made (STACK_TEST_INSTANCE= : the main set).
 export STACK_TEST_INSTANCE=${STACK_TEST_INSTANCE-test}
+if [ -n "$STACK_TEST_INSTANCE" ] && [ "${STACK_TEST_KEEP:-0}" != 1 ]; then
+  # They start empty: what an earlier run left there (objects, namespaces, finalizers; the
+  # other servers keep nothing across a restart) is dropped. Never the main set.
+  say "the tests' servers start empty (STACK_TEST_KEEP=1 keeps their data)"
+  _test_dir=${STACK_DIR:-.stack}/$STACK_TEST_INSTANCE
+  STACK_INSTANCE=$STACK_TEST_INSTANCE scripts/stack.sh down >/dev/null 2>&1 || true
+  rm -rf "$_test_dir/kube/etcd-data" "$_test_dir/b/kube/etcd-data"
+fi
 say "starting the tests' local servers (STACK_INSTANCE=$STACK_TEST_INSTANCE scripts/stack.sh up)"
 STACK_INSTANCE=$STACK_TEST_INSTANCE scripts/stack.sh up
 

@@ -344,3 +344,41 @@ def test_a_resync_never_undoes_a_delete(databases, config, aws):
     assert databases.get("racing-db") is None
     # whatever the update run did, no instance outlives the deleted Database
     assert instances_of(rds, ident) == []
+
+
+# -- a resync and a create of the same Database at once ----------------------------------------
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_resync_and_the_create_at_once_end_with_one_instance_and_its_password(
+        attempt, databases, config, aws, vault_client, consul_client, monkeypatch):
+    name = "twice-db-%d" % attempt
+    databases.apply(name)
+    payload = to_payload(ADDED, databases.get(name), RESOURCE)
+    # the retry tick sees a Database never provisioned (its trigger's run not seen yet)
+    later(monkeypatch, lib.resync.GRACE_SECONDS + 1)
+    results = {}
+
+    def go(key, workflow, **kwargs):
+        results[key] = run_workflow(workflow, config=config, poll_delay=0, **kwargs)
+
+    threads = [threading.Thread(target=go, args=("create", "database_create"),
+                                kwargs={"resource": payload}),
+               threading.Thread(target=go, args=("resync", "database_resync"),
+                                kwargs={"inputs": {"full": False,
+                                                   "namespace": databases.namespace}})]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    assert results["resync"]["status"] == "succeeded", results["resync"]["output"]
+    # whichever finished last, the Database ends Ready (a loser's Failed is retried: run the
+    # retry tick until it is)
+    for _ in range(3):
+        if databases.get(name)["status"].get("phase") == "Ready":
+            break
+        later(monkeypatch, 3600)
+        resync(databases, config, full=False)
+    identifier = databases.get(name)["status"]["dbInstanceIdentifier"]
+    assert len(instances_of(aws("rds"), identifier)) == 1
+    run = {"output": {"db_instance_identifier": identifier}}
+    assert_ready(databases, name, run, 1, vault_client, consul_client, aws("rds"),
+                 aws("secretsmanager"), config)

@@ -27,7 +27,7 @@ def _payload(name):
 def test_every_rule_is_well_formed():
     assert sorted(rules()) == [
         "consul_sync", "database_create", "database_delete", "database_delete_on_add",
-        "database_update", "reconcile_databases",
+        "database_resync", "database_retry", "database_update", "reconcile_databases",
     ]
     triggers = trigger_types()
     for name, rule in rules().items():
@@ -63,6 +63,18 @@ def test_interval_timer_runs_reconcile_every_15_minutes():
     assert rule["trigger"] == {"type": "core.st2.IntervalTimer",
                                "parameters": {"unit": "minutes", "delta": 15}}
     assert rule["action"] == {"ref": "aws.reconcile_databases", "parameters": {}}
+
+
+def test_interval_timers_run_the_full_resync_and_the_retries():
+    """The full resync at most every 10 minutes (the issue's bound), retries every minute; the
+    two looks of aws.database_resync never pick the same Database (tests/test_lib_resync.py)."""
+    full, retry = rules()["database_resync"], rules()["database_retry"]
+    assert full["trigger"] == {"type": "core.st2.IntervalTimer",
+                               "parameters": {"unit": "minutes", "delta": 5}}
+    assert full["action"] == {"ref": "aws.database_resync", "parameters": {"full": True}}
+    assert retry["trigger"] == {"type": "core.st2.IntervalTimer",
+                                "parameters": {"unit": "minutes", "delta": 1}}
+    assert retry["action"] == {"ref": "aws.database_resync", "parameters": {"full": False}}
 
 
 @pytest.mark.parametrize("trigger, changes, expected", [
