@@ -3,8 +3,11 @@ the source agent's, with check-and-set; the one-shot copy with a diff, and what 
 aws.consul_sync runs for each change aws.ConsulKVSensor sees.
 
 Values are never returned or logged: the report names keys. A key written in the target since
-the sync wrote it is a conflict, kept (lib/kv_sync.py); the execution then fails so that it
-shows, unless it was a dry run.
+the sync wrote it is a conflict, kept (lib/kv_sync.py); a key the target refuses (a value over
+its kv_max_value_size, ...) or that could not be written because the target stopped answering is
+in ``failed``, with the reason, and the other keys are still written. Either fails the execution
+so that it shows (unless it was a dry run), with the whole report as its result: StackStorm's
+python runner takes ``(False, result)`` as a failed execution with that result.
 """
 
 import time
@@ -48,5 +51,7 @@ class ConsulSync(BaseAction):
         for conflict in report["conflicts"]:
             self.logger.warning("consul sync conflict on %s: %s", conflict["key"],
                                 conflict["reason"])
+        for failure in report["failed"]:
+            self.logger.warning("consul sync failed on %s: %s", failure["key"], failure["reason"])
         ok = dry_run or not (report["conflicts"] or report["failed"])
         return ok, result

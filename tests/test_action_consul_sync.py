@@ -205,3 +205,179 @@ def test_an_unreachable_agent_is_named(agents):
         sync(config, target="gone", prefix=prefix + uuid.uuid4().hex)
     assert str(error.value).startswith('Consul agent "gone" (http://127.0.0.1:9) is '
                                        'unreachable while listing')
+
+
+# --- sizes: Consul caps a transaction's body (txn_max_req_len, 512 KiB) and a value ----------
+# (kv_max_value_size, 512 KiB); values travel base64 in a transaction, as they are in a plain put
+
+KIB = 1024
+
+
+def put_values(consul_client, prefix, sizes):
+    """Keys ``<prefix>key-NNNN`` holding text of the given sizes (bytes), written one by one
+    (a transaction could not carry them). Returns {key: value}."""
+    values = {}
+    for i, size in enumerate(sizes):
+        key = "%skey-%04d" % (prefix, i)
+        values[key] = ("%04d-" % i + uuid.uuid4().hex * (size // 32 + 1))[:size]
+        assert consul_client.kv.put(key, values[key])
+    return values
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("named", [False, True], ids=["prefix", "keys"])
+def test_64_keys_of_8_kib_are_written_in_transactions_of_a_size_consul_takes(agents, named):
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [8 * KIB] * 64)
+    ok, done = sync(config, target="b", prefix=prefix, keys=sorted(values) if named else [])
+    assert ok and done["created"] == sorted(values) and done["failed"] == []
+    assert kv_snapshot(b, prefix) == values
+    assert all(item["Flags"] == marker(item["Value"]) for item in b.kv.get(prefix,
+                                                                           recurse=True)[1])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("named", [False, True], ids=["prefix", "keys"])
+def test_one_key_of_400_kib_then_a_change_to_it(agents, named):
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [400 * KIB])
+    (key,) = values
+    ok, done = sync(config, target="b", prefix=prefix, keys=[key] if named else [])
+    assert ok and done["created"] == [key] and done["failed"] == []
+    assert kv_snapshot(b, prefix) == values
+    assert b.kv.get(key)[1]["Flags"] == marker(values[key].encode())
+    a.kv.put(key, values[key][::-1])
+    ok, done = sync(config, target="b", prefix=prefix, keys=[key] if named else [])
+    assert ok and done["updated"] == [key]
+    assert kv_snapshot(b, prefix) == {key: values[key][::-1]}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("named", [False, True], ids=["prefix", "keys"])
+def test_ten_small_keys_and_one_of_400_kib_all_eleven_written(agents, named):
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [100] * 5 + [400 * KIB] + [100] * 5)
+    ok, done = sync(config, target="b", prefix=prefix, keys=sorted(values) if named else [])
+    assert ok and done["created"] == sorted(values) and done["failed"] == []
+    assert kv_snapshot(b, prefix) == values  # 11 of 11
+
+
+@pytest.mark.integration
+def test_a_value_of_consuls_kv_limit_512_kib_is_written(agents):
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [10, 512 * KIB, 10])
+    ok, done = sync(config, target="b", prefix=prefix)
+    assert ok and done["created"] == sorted(values)
+    assert kv_snapshot(b, prefix) == values
+
+
+def _inflate_in_source(monkeypatch, key, size):
+    """The source agent ("default") answers ``key`` with a value of ``size`` bytes, as an agent
+    with a larger kv_max_value_size than the target's would."""
+    import lib.kv_sync as kv_sync
+
+    big = b"x" * size
+    real_entries, real_entry = kv_sync.Agent.entries, kv_sync.Agent.entry
+
+    def entries(self, prefix):
+        found = real_entries(self, prefix)
+        if '"default"' in self.label and key in found:
+            found[key] = (big,) + found[key][1:]
+        return found
+
+    def entry(self, name):
+        found = real_entry(self, name)
+        if '"default"' in self.label and name == key and found:
+            found = (big,) + found[1:]
+        return found
+
+    monkeypatch.setattr(kv_sync.Agent, "entries", entries)
+    monkeypatch.setattr(kv_sync.Agent, "entry", entry)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("named", [False, True], ids=["prefix", "keys"])
+def test_a_value_the_target_refuses_fails_that_key_only(agents, monkeypatch, caplog, named):
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [100] * 10 + [10])
+    refused = prefix + "key-0010"
+    _inflate_in_source(monkeypatch, refused, 600 * KIB)
+    ok, done = sync(config, target="b", prefix=prefix, keys=sorted(values) if named else [])
+    assert not ok  # the refusal fails the execution, with the report of what was written
+    written = sorted(values)[:10]
+    assert done["created"] == written and done["conflicts"] == []
+    assert [f["key"] for f in done["failed"]] == [refused]
+    reason = done["failed"][0]["reason"]
+    assert "614400 bytes" in reason and "413" in reason and refused in reason, reason
+    assert kv_snapshot(b, prefix) == {k: values[k] for k in written}  # 10 of 10 others
+    assert not [r for r in caplog.records if "x" * 64 in r.getMessage()]
+
+
+@pytest.mark.integration
+def test_a_transaction_consul_refuses_is_redone_key_by_key(agents, monkeypatch):
+    """Were the size estimate wrong, Consul's 413 for the transaction: its keys are written one
+    by one, none lost."""
+    import lib.kv_sync as kv_sync
+
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [20 * KIB] * 30)
+    monkeypatch.setattr(kv_sync, "TXN_MAX_BYTES", 64 * 1024 * 1024, raising=False)
+    ok, done = sync(config, target="b", prefix=prefix)
+    assert ok and done["created"] == sorted(values) and done["failed"] == []
+    assert kv_snapshot(b, prefix) == values
+
+
+@pytest.mark.integration
+def test_a_large_value_is_written_with_check_and_set(agents, monkeypatch):
+    """Between the sync's read and its plain put of a 400 KiB value, the target key is written
+    by hand (a conflict, kept) and another by a concurrent sync (written again, newer value)."""
+    import lib.kv_sync as kv_sync
+
+    config, a, b, prefix = agents
+    values = put_values(a, prefix, [400 * KIB, 400 * KIB, 100])
+    hand, raced, small = sorted(values)
+    real_put, seen = kv_sync.Agent.put, []
+
+    def put_after_a_write(self, key, value, cas, flags):
+        if key not in seen:
+            seen.append(key)
+            if key == hand:
+                b.kv.put(hand, "by hand in B")
+            elif key == raced:
+                a.kv.put(raced, "newer")
+                b.kv.put(raced, "earlier", flags=marker(b"earlier"))
+        return real_put(self, key, value, cas=cas, flags=flags)
+
+    monkeypatch.setattr(kv_sync.Agent, "put", put_after_a_write)
+    ok, done = sync(config, target="b", prefix=prefix)
+    assert not ok
+    assert done["conflicts"] == [{"key": hand,
+                                  "reason": "the target's value was not written by the sync"}]
+    assert sorted(done["created"] + done["updated"]) == [raced, small]
+    assert seen[:2] == [hand, raced] and done["failed"] == []
+    assert kv_snapshot(b, prefix) == {hand: "by hand in B", raced: "newer",
+                                      small: values[small]}
+
+
+@pytest.mark.integration
+def test_the_report_of_what_was_written_survives_the_target_going_away(agents, monkeypatch):
+    import lib.kv_sync as kv_sync
+
+    config, a, b, prefix = agents
+    values = seed_prefix(a, prefix, 100)
+    real_txn, calls = kv_sync.Agent.txn, []
+
+    def txn_then_gone(self, operations):
+        calls.append(len(operations))
+        if len(calls) == 2:  # the target stops answering after the first transaction
+            self.client.http.base_uri = "http://127.0.0.1:9"
+        return real_txn(self, operations)
+
+    monkeypatch.setattr(kv_sync.Agent, "txn", txn_then_gone)
+    ok, done = sync(config, target="b", prefix=prefix)
+    assert not ok
+    keys = sorted(values)
+    assert done["created"] == keys[:64]
+    assert [f["key"] for f in done["failed"]] == keys[64:]
+    assert "unreachable" in done["failed"][0]["reason"]
+    assert kv_snapshot(b, prefix) == {k: values[k] for k in keys[:64]}

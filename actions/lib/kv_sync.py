@@ -14,8 +14,16 @@ to the marker with check-and-set, so that later changes flow). The Flags of the 
 entries are therefore not copied.
 
 Writes go in transactions of up to ``TXN_OPS`` check-and-set operations (Consul 1.8's limit is
-64); a transaction refused because one entry moved is redone key by key, each key read again and
-decided again (at most ``ATTEMPTS`` times), so concurrent syncs and writers converge.
+64) whose JSON body, values in base64, stays under ``TXN_MAX_BYTES`` (Consul refuses a body over
+its ``txn_max_req_len``, 512 KiB by default, with HTTP 413, although a plain KV put takes a value
+of up to ``kv_max_value_size``, 512 KiB by default). A write whose operation alone would not fit
+goes by the plain KV API, with the same check-and-set (the target's ModifyIndex read, 0 for a new
+key) and Flags. A transaction refused because one entry moved is redone key by key, each key read
+again and decided again (at most ``ATTEMPTS`` times), so concurrent syncs and writers converge;
+one refused otherwise (a 413, say) is redone key by key with the plain API. A key the target
+refuses (a value over its ``kv_max_value_size``, ...) is that key's failure (``failed``, with the
+reason and the value's size); the other keys are still written. When the target stops answering
+midway, the keys not yet written are failed too and the report keeps what was written.
 """
 
 import base64
@@ -26,11 +34,14 @@ import time
 
 from lib.consul_kv import ConsulError, address, client_from_config
 
-__all__ = ["ATTEMPTS", "Agent", "PrefixSync", "TXN_OPS", "check_prefix", "decide", "lag_seconds",
-           "marker"]
+__all__ = ["ATTEMPTS", "Agent", "PrefixSync", "TXN_MAX_BYTES", "TXN_OPS", "Unreachable",
+           "check_prefix", "decide", "lag_seconds", "marker", "txn_batches", "txn_body_bytes"]
 
 LOG = logging.getLogger(__name__)
 TXN_OPS = 64
+# Largest transaction body sent (bytes of the JSON, base64 values included): a margin under
+# Consul's txn_max_req_len (512 KiB by default).
+TXN_MAX_BYTES = 384 * 1024
 # Up to this many named keys are read one by one; more, by listing the prefix once per agent.
 READ_ONE_BY_ONE = 8
 ATTEMPTS = 3
@@ -50,6 +61,48 @@ def check_prefix(prefix):
     return prefix
 
 
+class Unreachable(ConsulError):
+    """The agent did not answer (connection refused, timeout): the next request would not fare
+    better."""
+
+
+def _op_bytes(operation):
+    return len(json.dumps({"KV": operation}))
+
+
+def txn_body_bytes(operations):
+    """Bytes of the body ``Agent.txn`` sends for ``operations``: what Consul compares with its
+    txn_max_req_len."""
+    return len(json.dumps([{"KV": op} for op in operations]))
+
+
+def txn_batches(operations, max_ops=None, max_bytes=None):
+    """Split ``operations`` (in order) into ``(kind, [index, ...])``: ``("txn", indexes)``
+    batches of at most ``max_ops`` (``TXN_OPS``) whose body is at most ``max_bytes``
+    (``TXN_MAX_BYTES``), and ``("plain", [index])`` for an operation too large for any
+    transaction by itself."""
+    max_ops = TXN_OPS if max_ops is None else max_ops
+    max_bytes = TXN_MAX_BYTES if max_bytes is None else max_bytes
+    batches, batch, size = [], [], 2  # "[" and "]"
+    for index, operation in enumerate(operations):
+        cost = _op_bytes(operation)
+        if 2 + cost > max_bytes:
+            if batch:
+                batches.append(("txn", batch))
+                batch, size = [], 2
+            batches.append(("plain", [index]))
+            continue
+        extra = cost + (2 if batch else 0)  # ", " between operations
+        if batch and (len(batch) >= max_ops or size + extra > max_bytes):
+            batches.append(("txn", batch))
+            batch, size, extra = [], 2, cost
+        batch.append(index)
+        size += extra
+    if batch:
+        batches.append(("txn", batch))
+    return batches
+
+
 class Agent:
     """One Consul agent of the pack config (``cluster`` "" is the default agent)."""
 
@@ -64,7 +117,7 @@ class Agent:
         try:
             return function(*args, **kwargs)
         except requests.exceptions.RequestException as exc:
-            raise ConsulError("%s is unreachable while %s: %s"
+            raise Unreachable("%s is unreachable while %s: %s"
                               % (self.label, doing, type(exc).__name__)) from None
         except consul.ACLPermissionDenied:
             raise ConsulError("%s refused the token while %s: permission denied"
@@ -154,6 +207,7 @@ class PrefixSync:
         self.log = logger or LOG
         self.report = {"created": [], "updated": [], "deleted": [], "unchanged": 0,
                        "conflicts": [], "only_in_target": [], "failed": []}
+        self._settled = set()
 
     def run(self, keys=None):
         """Sync ``keys`` (each under the prefix), or every key of the prefix when None: then
@@ -209,26 +263,90 @@ class PrefixSync:
             for key, outcome, _, _ in writes:
                 self._record(key, outcome, None)
             return
-        for start in range(0, len(writes), TXN_OPS):
-            batch = writes[start:start + TXN_OPS]
-            if self.target.txn([self._operation(k, o, s, t) for k, o, s, t in batch]):
-                for key, outcome, _, _ in batch:
-                    self._record(key, outcome, None)
-            else:  # an entry moved meanwhile: key by key, each read and decided again
-                for key, _, _, _ in batch:
-                    self._one(key)
+        operations = [self._operation(k, o, s, t) for k, o, s, t in writes]
+        settled = 0
+        try:
+            for kind, indexes in txn_batches(operations):
+                if kind == "plain":
+                    self._plain(writes[indexes[0]])
+                else:
+                    self._txn([writes[i] for i in indexes], [operations[i] for i in indexes])
+                settled = indexes[-1] + 1
+        except Unreachable as exc:  # the keys not yet written fail; the report keeps the rest
+            for key, _, _, _ in writes[settled:]:
+                if key not in self._settled:
+                    self._record(key, "failed", "not written: %s" % exc)
+
+    def _txn(self, batch, operations):
+        try:
+            applied = self.target.txn(operations)
+        except Unreachable:
+            raise
+        except ConsulError as exc:  # refused as a whole (a 413, ...): key by key, plain API
+            self.log.warning("consul sync: %s (its keys are written one by one)", exc)
+            for write in batch:
+                self._plain(write)
+            return
+        if applied:
+            for key, outcome, _, _ in batch:
+                self._record(key, outcome, None)
+        else:  # an entry moved meanwhile: key by key, each read and decided again
+            for key, _, _, _ in batch:
+                self._one(key)
+
+    def _plain(self, write):
+        """The write planned for a key, by the plain KV API with the check-and-set the
+        transaction would have made; a key moved meanwhile is read and decided again."""
+        key, outcome, source, target = write
+        try:
+            if outcome == "delete":
+                done = self.target.delete(key, cas=target[1])
+            else:
+                done = self.target.put(key, source[0], cas=0 if target is None else target[1],
+                                       flags=marker(source[0]))
+        except Unreachable:
+            raise
+        except ConsulError as exc:
+            self._refused(key, outcome, source, exc)
+            return
+        if done:
+            self._record(key, outcome, None)
+        else:
+            self._one(key)
+
+    def _refused(self, key, outcome, source, error):
+        if outcome == "delete":
+            self._record(key, "failed", "not deleted: %s" % error)
+        else:
+            self._record(key, "failed", "value of %d bytes not written: %s"
+                         % (len(source[0] or b""), error))
 
     def _one(self, key):
+        try:
+            self._one_attempts(key)
+        except Unreachable:
+            raise
+        except ConsulError as exc:
+            self._record(key, "failed", "not written: %s" % exc)
+
+    def _one_attempts(self, key):
         for _ in range(ATTEMPTS):
             source, target = self.source.entry(key), self.target.entry(key)
             outcome, reason = decide(source, target, self.overwrite)
-            if outcome in ("create", "update", "adopt"):
-                done = self.target.put(key, source[0], cas=0 if target is None else target[1],
-                                       flags=marker(source[0]))
-            elif outcome == "delete":
-                done = self.target.delete(key, cas=target[1])
-            else:
-                self._record(key, outcome, reason)
+            try:
+                if outcome in ("create", "update", "adopt"):
+                    done = self.target.put(key, source[0],
+                                           cas=0 if target is None else target[1],
+                                           flags=marker(source[0]))
+                elif outcome == "delete":
+                    done = self.target.delete(key, cas=target[1])
+                else:
+                    self._record(key, outcome, reason)
+                    return
+            except Unreachable:
+                raise
+            except ConsulError as exc:
+                self._refused(key, outcome, source, exc)
                 return
             if done:
                 self._record(key, outcome, None)
@@ -236,6 +354,7 @@ class PrefixSync:
         self._record(key, "failed", "the target's entry kept changing (%d attempts)" % ATTEMPTS)
 
     def _record(self, key, outcome, reason):
+        self._settled.add(key)
         if outcome in ("unchanged", "adopt", "absent"):
             self.report["unchanged"] += 1
         elif outcome == "conflict":
