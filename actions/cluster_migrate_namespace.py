@@ -4,8 +4,10 @@ cluster equal to the source cluster's (A/B upgrades); one item of aws.cluster_mi
 All of lib/kube_migrate.py's rules apply: generated fields and objects are not copied, every
 write is tried by the target first (server-side dry run), objects changed by hand in the target
 are reported as conflicts and kept, nothing is deleted unless ``prune``. The result is the
-namespace's report; the execution fails when the namespace could not be (fully) migrated, with
-the report saying what was done and why it stopped, so that a re-run completes it.
+namespace's report, with a one-line ``summary``; the execution fails when the namespace could
+not be (fully) migrated, with the report saying what was done and why it stopped, so that a
+re-run completes it; and, as aws.consul_sync does, when conflicts were kept (the target still
+differs from the source), unless it was a dry run or ``accept_conflicts``.
 """
 
 import re
@@ -23,13 +25,14 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 def _failed(namespace, source_cluster, target_cluster, dry_run, error):
     return {"namespace": namespace, "source_cluster": source_cluster,
             "target_cluster": target_cluster, "dry_run": bool(dry_run), "status": "failed",
-            "error": error, "counts": {}, "kinds": {}}
+            "error": error, "counts": {}, "kinds": {},
+            "summary": "%s: not started: %s" % (namespace, error)}
 
 
 class ClusterMigrateNamespace(BaseAction):
     def run(self, namespace, target_cluster, source_cluster="", kinds=None,
             include_workloads=False, dry_run=False, prune=False, overwrite_conflicts=False,
-            request_timeout=30):
+            accept_conflicts=False, request_timeout=30):
         source_cluster = source_cluster or ""
         target_cluster = target_cluster or ""
 
@@ -65,7 +68,8 @@ class ClusterMigrateNamespace(BaseAction):
                 Rest(target_client, label % (target_cluster or "default", hosts[1]),
                      timeout=request_timeout),
                 namespace, selected, dry_run=dry_run, prune=prune,
-                overwrite_conflicts=overwrite_conflicts, logger=self.logger)
+                overwrite_conflicts=overwrite_conflicts,
+                accept_conflicts=bool(accept_conflicts), logger=self.logger)
             report = migration.run()
         except ConfigError as exc:
             return failed(str(exc))
@@ -73,9 +77,14 @@ class ClusterMigrateNamespace(BaseAction):
             for api_client in clients:
                 api_client.close()
         report = dict(report, source_cluster=source_cluster, target_cluster=target_cluster)
-        counts = report["counts"]
-        self.logger.info("%s %s from %s to %s: %s%s", "planned" if dry_run else "migrated",
-                         namespace, source_cluster or "default", target_cluster or "default",
-                         ", ".join("%s %d" % (k, v) for k, v in counts.items() if v) or "nothing",
-                         "; stopped: %s" % report["error"] if report["error"] else "")
+        self.logger.info("%s from %s to %s: %s", "planned" if dry_run else "migrated",
+                         source_cluster or "default", target_cluster or "default",
+                         report["summary"])
+        for kind, outcomes in report["kinds"].items():
+            for conflict in outcomes.get("conflict", ()):
+                self.logger.warning("migration conflict on %s %s/%s: %s (fields: %s)", kind,
+                                    namespace, conflict["name"], conflict["reason"],
+                                    ", ".join(conflict["fields"]) or "-")
+        # conflicts fail the execution (status "conflict") so that they show, as in
+        # aws.consul_sync, unless a dry run or accept_conflicts
         return report["status"] == "succeeded", report

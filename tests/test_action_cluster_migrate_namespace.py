@@ -245,7 +245,8 @@ def test_a_namespace_is_copied_equal_and_a_second_run_changes_nothing(clusters):
     assert report == {"namespace": namespace, "source_cluster": "", "target_cluster": "b",
                       "dry_run": False, "status": "succeeded", "error": None,
                       "counts": counts(create=11, skipped=2),
-                      "kinds": expected_kinds(namespace, "create")}
+                      "kinds": expected_kinds(namespace, "create"),
+                      "summary": "%s: 11 created, 2 skipped" % namespace}
     assert_equal_after_stripping(clusters.a, clusters.b, namespace)
     # the service-account token and the root CA bundle are not in B
     core_b = client.CoreV1Api(clusters.b)
@@ -404,3 +405,101 @@ def test_b_stopped_midway_then_a_rerun_converges(clusters, private_b, monkeypatc
     assert again["counts"] == counts(create=29 - 8, unchanged=8, skipped=2)
     assert_equal_after_stripping(clusters.a, private_b["api_client"], namespace)
     assert migrate(config, namespace, target="b2")["counts"] == counts(unchanged=29, skipped=2)
+
+
+# --- issue 18: conflicts fail the execution; prune as the docs say ---------------------------
+
+@pytest.mark.integration
+def test_conflicts_fail_the_execution_unless_accepted_and_the_summary_says_it(clusters):
+    namespace, _ = clusters.namespace()
+    migrate(clusters.config, namespace)
+    client.CoreV1Api(clusters.b).patch_namespaced_config_map(
+        "app-config-1", namespace, {"data": {"LOG_LEVEL": "debug"}})
+    live = dict(namespace=namespace, target_cluster="b")
+    ok, report = ClusterMigrateNamespace(config=clusters.config).run(**action_params(META, live))
+    validate_output(META, report)
+    assert (ok, report["status"], report["counts"]["conflict"]) == (False, "conflict", 1)
+    assert report["summary"] == (
+        "%s: 10 unchanged, 1 conflict (not overwritten: ConfigMap app-config-1), 2 skipped; "
+        "failed on conflicts: the target keeps objects that differ from the source "
+        "(overwrite_conflicts=true takes the source's version, accept_conflicts=true leaves "
+        "them)" % namespace)
+    # a dry run is the plan: its conflicts do not fail it (as aws.consul_sync)
+    ok, plan = ClusterMigrateNamespace(config=clusters.config).run(
+        **action_params(META, dict(live, dry_run=True)))
+    assert (ok, plan["status"]) == (True, "succeeded")
+    assert plan["summary"] == ("%s (dry run): 10 unchanged, 1 conflict (would not be "
+                               "overwritten: ConfigMap app-config-1), 2 skipped" % namespace)
+    # asked to, the caller leaves them
+    ok, accepted = ClusterMigrateNamespace(config=clusters.config).run(
+        **action_params(META, dict(live, accept_conflicts=True)))
+    validate_output(META, accepted)
+    assert (ok, accepted["status"], accepted["counts"]["conflict"]) == (True, "succeeded", 1)
+    assert accepted["summary"] == ("%s: 10 unchanged, 1 conflict (accepted, not overwritten: "
+                                   "ConfigMap app-config-1), 2 skipped" % namespace)
+    assert client.CoreV1Api(clusters.b).read_namespaced_config_map(
+        "app-config-1", namespace).data["LOG_LEVEL"] == "debug"
+    first = migrate(clusters.config, namespace, overwrite_conflicts=True)
+    assert first["summary"] == "%s: 1 updated, 10 unchanged, 2 skipped" % namespace
+
+
+def _docs_section(title_start, item_start, next_item):
+    import os
+    import re
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                        "kubernetes.md")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    section = text[text.index(title_start):]
+    body = section[section.index(item_start):section.index(next_item)]
+    return re.sub(r"\s+", " ", body).strip()
+
+
+@pytest.mark.integration
+def test_prune_deletes_only_what_the_migration_wrote_as_the_docs_say(clusters):
+    namespace, _ = clusters.namespace(config_maps=3)
+    migrate(clusters.config, namespace)
+    core_a, core_b = client.CoreV1Api(clusters.a), client.CoreV1Api(clusters.b)
+    # gone from A: one the migration wrote and nobody changed, one changed by hand in B since
+    core_a.delete_namespaced_config_map("app-config-1", namespace)
+    core_a.delete_namespaced_config_map("app-config-2", namespace)
+    core_b.patch_namespaced_config_map("app-config-2", namespace, {"data": {"HAND": "1"}})
+    # and one B has of its own
+    core_b.create_namespaced_config_map(namespace, {"metadata": {"name": "b-only"}})
+
+    kept = migrate(clusters.config, namespace)
+    assert kept["kinds"]["ConfigMap"]["only_in_target"] == [
+        "app-config-1", "app-config-2", "b-only"]
+    pruned = migrate(clusters.config, namespace, prune=True)
+    assert pruned["kinds"]["ConfigMap"]["delete"] == ["app-config-1"]
+    assert pruned["kinds"]["ConfigMap"]["only_in_target"] == ["b-only"]
+    assert pruned["kinds"]["ConfigMap"]["conflict"] == [{
+        "name": "app-config-2", "fields": [], "reason": (
+            "gone from the source cluster, but changed in the target cluster since the "
+            "migration wrote it: not deleted")}]
+    forced = migrate(clusters.config, namespace, prune=True, overwrite_conflicts=True)
+    assert forced["kinds"]["ConfigMap"]["delete"] == ["app-config-2"]
+    assert forced["kinds"]["ConfigMap"]["only_in_target"] == ["b-only"]  # never deleted
+    assert sorted(c.metadata.name for c in core_b.list_namespaced_config_map(
+        namespace).items) == ["app-config-0", "b-only"]
+
+    # docs/kubernetes.md and the parameters say exactly that
+    assert _docs_section("## aws.cluster_migrate\n", "4. **Only in the target**", "\n5. ") == (
+        "4. **Only in the target**: `only_in_target`, kept. With `prune=true` an object the "
+        "migration wrote (it has the annotation) is deleted if nobody changed it since "
+        "(fingerprint, uid and resourceVersion preconditions); one changed by hand since is a "
+        "`conflict`, kept (deleted with `overwrite_conflicts=true`). An object without the "
+        "annotation (not written by the migration) stays `only_in_target` and is never "
+        "deleted, whatever the parameters.")
+    params = META["parameters"]
+    assert params["prune"]["description"] == (
+        "Delete from the target what the migration wrote there and the source no longer has, "
+        "unless changed by hand since (a conflict); never objects the migration did not write.")
+    assert params["overwrite_conflicts"]["description"] == (
+        "Overwrite objects changed by hand in the target, or not written by the migration, "
+        "instead of reporting them as conflicts; with prune, also delete those the migration "
+        "wrote and that were changed by hand since.")
+    workflow = load_action("cluster_migrate")["parameters"]
+    for name in ("prune", "overwrite_conflicts", "accept_conflicts"):
+        assert workflow[name]["description"] == params[name]["description"], name

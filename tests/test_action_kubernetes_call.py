@@ -403,6 +403,37 @@ class KubernetesCallTest(BaseActionTestCase):
         assert message.endswith('answered 404 NotFound: databases.dbaas.stackstorm.com "nope" '
                                 'not found')
 
+    def test_a_custom_resource_the_api_server_does_not_serve_names_the_close_served_ones(self):
+        """Issue 18: the API server answers a plain-text "404 page not found" for a
+        group/version/plural it does not serve; discovery says what it does serve."""
+        with self._api_client() as api_client:
+            ensure_database_crd(api_client)
+        head = ('CustomObjectsApi.list_namespaced_custom_object failed on cluster "default" (%s): '
+                "the API server answered 404 Not Found: " % self.kube["server"])
+        message = self.failure(method="list", params={"namespace": self.ns},
+                               group="dbaas.stackstorm.com", version="v1alpha1",
+                               plural="databasez")
+        assert message == head + (
+            "databasez.dbaas.stackstorm.com/v1alpha1 is not served by the API server at %s; "
+            "served: databases.dbaas.stackstorm.com/v1alpha1" % self.kube["server"])
+        message = self.failure(method="list", params={"namespace": self.ns},
+                               group="dbaas.stackstorm.com", version="v1", plural="databases")
+        assert message == head + (
+            "databases.dbaas.stackstorm.com/v1 is not served by the API server at %s; "
+            "served: databases.dbaas.stackstorm.com/v1alpha1" % self.kube["server"])
+        message = self.failure(method="list", params={"namespace": self.ns},
+                               group="dbaas.stackstorm.co", version="v1alpha1",
+                               plural="databases")
+        assert message.startswith(head + (
+            "databases.dbaas.stackstorm.co/v1alpha1 is not served by the API server at %s; "
+            "served: databases.dbaas.stackstorm.com/v1alpha1" % self.kube["server"]))
+        message = self.failure(method="get", group="qqq.invalid", version="v9",
+                               plural="zzz", params={"name": "x"})
+        assert message.endswith(
+            "zzz.qqq.invalid/v9 is not served by the API server at %s; served: no group "
+            "close to qqq.invalid (ApisApi get_api_versions lists them)"
+            % self.kube["server"])
+
     def _api_client(self):
         from lib.kube import api_client_from_config
 

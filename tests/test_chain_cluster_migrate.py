@@ -96,15 +96,45 @@ def test_each_way_it_stops_is_reported(migration):
     assert_run_follows(bad, "listing_failed")
     assert "answered 400 BadRequest" in bad["output"]["error"]
 
-    # a namespace that fails stops the ones after it; its report says why
-    failed = run(config, target_cluster="b",
-                 namespaces=["kube-system"] + migration["names"])
-    assert_run_follows(failed, "listed")
-    assert failed["status"] == "failed"
-    assert [r["namespace"] for r in failed["output"]["namespaces"]] == ["kube-system"]
-    assert failed["output"]["namespaces"][0]["error"] == (
-        "kube-system belongs to the cluster itself and is not migrated")
-    assert failed["output"]["not_run"] == migration["names"]
-    assert failed["output"]["error"] == (
-        "namespace(s) not fully migrated (see namespaces[].error and conflicts; run the "
-        "workflow again to complete): kube-system")
+
+# --- issue 18 ---------------------------------------------------------------------------------
+
+
+def test_the_clusters_own_namespaces_are_refused_up_front_with_the_reason(migration):
+    refused = run(migration["config"], target_cluster="b",
+                  namespaces=migration["names"] + ["kube-system", "kube-public"])
+    assert refused["status"] == "failed"
+    assert refused["output"]["error"] == (
+        "refused: kube-system, kube-public: the cluster's own namespaces (each cluster's "
+        "control plane makes and runs kube-system, kube-public and kube-node-lease) are never "
+        "migrated; leave them out of namespaces")
+    assert refused["output"]["namespaces"] == []  # nothing was started
+    assert_run_follows(refused, "refused")
+
+
+def test_conflicts_fail_the_workflow_naming_the_namespace_and_the_way_out(migration,
+                                                                          kube_b_api_client):
+    config, names = migration["config"], migration["names"]
+    assert run(config, target_cluster="b", namespaces=names)["status"] == "succeeded"
+    client.CoreV1Api(kube_b_api_client).patch_namespaced_config_map(
+        "app-config-1", names[-1], {"data": {"LOG_LEVEL": "debug"}})
+
+    conflict = run(config, target_cluster="b", namespaces=names)
+    assert conflict["status"] == "failed"
+    assert conflict["output"]["totals"] == totals(unchanged=21, conflict=1, skipped=4)
+    assert conflict["output"]["error"] == (
+        "conflicts in namespace(s) %s: the target keeps objects that differ from the source "
+        "(namespaces[].summary names them); run again with overwrite_conflicts=true to take "
+        "the source's version, or with accept_conflicts=true to leave them" % names[-1])
+    assert conflict["output"]["namespaces"][-1]["summary"].startswith(
+        "%s: 10 unchanged, 1 conflict (not overwritten: ConfigMap app-config-1), 2 skipped; "
+        "failed on conflicts" % names[-1])
+    assert_run_follows(conflict, "listed")
+
+    accepted = run(config, target_cluster="b", namespaces=names, accept_conflicts=True)
+    assert accepted["status"] == "succeeded", accepted["output"]
+    assert accepted["output"]["totals"] == totals(unchanged=21, conflict=1, skipped=4)
+    assert [s["parameters"]["accept_conflicts"] for s in accepted["steps"]
+            if s["task"] == "migrate"] == [True, True]
+    plan = run(config, target_cluster="b", namespaces=names, dry_run=True)
+    assert plan["status"] == "succeeded", plan["output"]

@@ -773,7 +773,7 @@ def _distinct(names):
 
 def _cluster_migrate(run, target_cluster, source_cluster="", namespaces=(), namespace_selector="",
                      kinds=(), include_workloads=False, dry_run=False, prune=False,
-                     overwrite_conflicts=False, concurrency=2):
+                     overwrite_conflicts=False, accept_conflicts=False, concurrency=2):
     """The migrate task's items run one after the other here (Orquesta runs ``concurrency`` at
     a time); after a failed item no further one starts, as Orquesta starts none."""
     del concurrency  # one at a time here
@@ -788,6 +788,22 @@ def _cluster_migrate(run, target_cluster, source_cluster="", namespaces=(), name
         for outcome in MIGRATION_OUTCOMES:
             out["totals"][outcome] = sum(r["counts"].get(outcome, 0) for r in out["namespaces"])
         return status, out
+
+    def migrate_failure(reports):
+        """The migrate task's failure message: the namespaces that kept conflicts and how to settle
+        them, then those not fully migrated (as the YAML's ``failure``)."""
+        conflicted = [r["namespace"] for r in reports if r["status"] == "conflict"]
+        failed = [r["namespace"] for r in reports if r["status"] == "failed"]
+        parts = []
+        if conflicted:
+            parts.append("conflicts in namespace(s) %s: the target keeps objects that differ from "
+                         "the source (namespaces[].summary names them); run again with "
+                         "overwrite_conflicts=true to take the source's version, or with "
+                         "accept_conflicts=true to leave them" % ", ".join(conflicted))
+        if failed or not conflicted:
+            parts.append("namespace(s) not fully migrated (see namespaces[].error and failed "
+                         "objects; run the workflow again to complete): " + ", ".join(failed))
+        return "; ".join(parts)
 
     version = {"api": "VersionApi", "method": "get_code"}
     step = run.step("check_source", "aws.kubernetes_call", cluster=source_cluster, **version)
@@ -808,29 +824,33 @@ def _cluster_migrate(run, target_cluster, source_cluster="", namespaces=(), name
             item["metadata"]["name"] for item in step.value["items"]
             if item["status"]["phase"] != "Terminating"
             and item["metadata"]["name"] not in SYSTEM_NAMESPACES])
-        run.step("check_selection", CORE_NOOP)
-        if not selected:
-            return done("failed", 'no namespace of the source cluster matches namespace_selector '
-                                  '"%s" (the cluster\'s own and those being deleted are left out)'
-                        % namespace_selector)
     elif namespaces:
         selected = _distinct(namespaces)
     else:
         return done("failed", "no namespace to migrate: give namespaces, namespace_selector or "
                               "both")
+    run.step("check_selection", CORE_NOOP)
+    refused = [n for n in selected if n in SYSTEM_NAMESPACES]
+    if refused:
+        return done("failed", "refused: %s: the cluster's own namespaces (each cluster's control "
+                              "plane makes and runs kube-system, kube-public and "
+                              "kube-node-lease) are never migrated; leave them out of namespaces"
+                    % ", ".join(refused))
+    if not selected:
+        return done("failed", 'no namespace of the source cluster matches namespace_selector '
+                              '"%s" (the cluster\'s own and those being deleted are left out)'
+                    % namespace_selector)
     for index, namespace in enumerate(selected):
         step = run.step("migrate", "aws.cluster_migrate_namespace", item=index,
                         namespace=namespace, source_cluster=source_cluster,
                         target_cluster=target_cluster, kinds=list(kinds),
                         include_workloads=include_workloads, dry_run=dry_run, prune=prune,
-                        overwrite_conflicts=overwrite_conflicts)
+                        overwrite_conflicts=overwrite_conflicts,
+                        accept_conflicts=accept_conflicts)
         if isinstance(step.value, dict):
             out["namespaces"].append(step.value)
         if not step.ok:
-            failed = [r["namespace"] for r in out["namespaces"] if r["status"] == "failed"]
-            return done("failed", "namespace(s) not fully migrated (see namespaces[].error and "
-                                  "conflicts; run the workflow again to complete): "
-                        + ", ".join(failed))
+            return done("failed", migrate_failure(out["namespaces"]))
     return done("succeeded")
 
 

@@ -13,7 +13,9 @@ What ``aws.kubernetes_call`` is made of, in the way ``lib.aws`` makes ``aws.boto
   with the closest valid ones;
 - ``call(api_client, api, method, params, ...)``: one call (or every page), the API server's
   JSON as it sent it (never the client's model objects), errors with the API server's HTTP
-  status, reason and message (``KubeCallError``);
+  status, reason and message (``KubeCallError``); a custom resource's plain-text 404 (nothing
+  serves that group/version/plural) gets the closest served ones from discovery
+  (``unserved_resource``);
 - ``redact(result, keep)``: Secrets' data, Secrets' last-applied annotation, TokenRequest and
   TokenReview tokens replaced by ``********``; with ``keep`` the values go to a separate
   mapping (the action returns it under ``secret_data``, which StackStorm masks).
@@ -34,7 +36,8 @@ from lib.name_hints import snake, squash, suggest
 __all__ = ["CLIENT_ONLY_PARAMS", "CUSTOM_VERBS", "KubeCallError", "KubeInputError", "MASK",
            "PATCH_TYPES", "api_answer", "api_names", "call", "check_params",
            "custom_resource_method", "deep_merge", "method_names", "method_params",
-           "quiet_client_loggers", "redact", "resolve_api", "resolve_method", "scrub_message"]
+           "plain_answer", "quiet_client_loggers", "redact", "resolve_api", "resolve_method",
+           "scrub_message", "unserved_resource"]
 
 LOG = logging.getLogger(__name__)
 MASK = "********"  # what StackStorm shows for masked values
@@ -318,8 +321,60 @@ def api_answer(exc):
             scrub_message(message) if isinstance(message, str) else "")
 
 
-def _api_error(what, exc, where):
-    """The API server's status, reason and message from an ``ApiException``."""
+def plain_answer(exc):
+    """True when an ``ApiException``'s body is not the API server's JSON Status (e.g. the plain
+    text ``404 page not found`` of a path nothing serves)."""
+    try:
+        body = json.loads(exc.body) if exc.body else None
+    except (TypeError, ValueError):
+        return True
+    return not isinstance(body, dict)
+
+
+def _discovery(api_client, path, timeout):
+    response = api_client.call_api(
+        path, "GET", header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout)
+    return json.loads(response.data)
+
+
+def unserved_resource(api_client, group, version, plural, timeout=10):
+    """Why ``<plural>.<group>/<version>`` gets a plain-text 404: ``"... is not served by the API
+    server at <host>; served: <the closest served group/version/plural names>"``, from the API
+    server's discovery (``/apis``, then ``/apis/<group>/<version>`` of the group or of the
+    closest groups). None when discovery cannot be read or shows the resource served."""
+    from kubernetes.client.exceptions import \
+        ApiException  # pylint: disable=import-outside-toplevel
+    from urllib3.exceptions import HTTPError  # pylint: disable=import-outside-toplevel
+
+    wanted = "%s.%s/%s" % (plural, group, version)
+    head = "%s is not served by the API server at %s; served: " % (
+        wanted, api_client.configuration.host)
+    try:
+        groups = {}
+        for entry in _discovery(api_client, "/apis", timeout).get("groups") or []:
+            groups[entry.get("name")] = [v.get("groupVersion") for v in entry.get("versions")
+                                         or [] if v.get("groupVersion")]
+        close_groups = [group] if group in groups else difflib.get_close_matches(
+            group, [g for g in groups if g], n=3, cutoff=0.6)
+        if not close_groups:
+            return head + "no group close to %s (ApisApi get_api_versions lists them)" % group
+        names = []
+        for group_version in [gv for g in close_groups for gv in groups[g]]:
+            resources = _discovery(api_client, "/apis/" + group_version, timeout)
+            names += ["%s.%s" % (r.get("name"), group_version)
+                      for r in resources.get("resources") or [] if "/" not in r.get("name", "/")]
+    except (ApiException, HTTPError, ValueError, AttributeError, TypeError):
+        return None  # discovery unreadable (e.g. not allowed): the plain answer stays
+    if wanted in names:
+        return None
+    close = difflib.get_close_matches(wanted, names, n=5, cutoff=0.6) or names[:5]
+    return head + (", ".join(close) or "nothing in %s" % ", ".join(close_groups))
+
+
+def _api_error(what, exc, where, hint=None):
+    """The API server's status, reason and message from an ``ApiException`` (``hint``: what
+    to say when the answer has no message of its own)."""
     status = exc.status
     if not status:  # raised by the client itself: TLS failures
         return KubeCallError("%s failed: cannot reach %s: %s"
@@ -328,6 +383,8 @@ def _api_error(what, exc, where):
     text = "%s failed on %s: the API server answered %s %s" % (what, where, status, reason)
     if message:
         text += ": %s" % message[:500]
+    elif hint:
+        text += ": %s" % hint
     if status == 404 and message == "the server could not find the requested resource":
         text += (" (the API server does not serve this API group/version: check its "
                  "Kubernetes version with VersionApi get_code)")
@@ -370,7 +427,11 @@ def call(api_client, api, method, params, patch_type="", paginate=False, timeout
                 break
             kwargs["_continue"] = token
     except ApiException as exc:
-        raise _api_error(what, exc, where) from None
+        hint = None
+        if exc.status == 404 and api == "CustomObjectsApi" and plain_answer(exc):
+            hint = unserved_resource(api_client, params.get("group"), params.get("version"),
+                                     params.get("plural"), timeout=timeout)
+        raise _api_error(what, exc, where, hint) from None
     except (ApiTypeError, ApiValueError) as exc:
         raise KubeInputError("%s: %s" % (what, exc)) from None
     except HTTPError as exc:  # connection refused, TLS, timeouts

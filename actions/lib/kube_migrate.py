@@ -27,8 +27,14 @@ How the target is compared and written (every write is checked by the target fir
   or does not match (changed by hand since, or never written by the migration) it is a
   conflict: reported with the differing fields (names only), not written unless
   ``overwrite_conflicts``;
-- only in the target: reported; deleted with ``prune`` only if the migration wrote it and
-  nobody changed it since (uid and resourceVersion preconditions).
+- only in the target: reported (``only_in_target``), kept. With ``prune`` an object the
+  migration wrote is deleted if nobody changed it since (fingerprint, uid and resourceVersion
+  preconditions); changed since, it is a conflict, kept unless ``overwrite_conflicts``. An
+  object without the fingerprint (not written by the migration) is never deleted.
+
+The report's ``status`` is ``failed`` when the run stopped or an object failed,
+``conflict`` when conflicts were kept (the target still differs from the source) unless
+``dry_run`` or ``accept_conflicts``, else ``succeeded``; ``summary`` says it in one line.
 
 With ``dry_run`` nothing is written: the report is the plan. A run is idempotent: a second run
 changes nothing, and a run stopped midway (the target unreachable) is completed by the next.
@@ -43,7 +49,7 @@ import threading
 
 __all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMigration",
            "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
-           "kinds_for", "normalize", "skip_reason", "strip"]
+           "kinds_for", "normalize", "skip_reason", "strip", "summary_line"]
 
 from lib.kube_call import api_answer
 
@@ -345,11 +351,63 @@ def _empty_kind_report():
     return {action: [] for action in ACTIONS}
 
 
+_WORDS = {"create": "created", "update": "updated", "delete": "deleted"}
+_PLANNED = {"create": "to create", "update": "to update", "delete": "to delete"}
+_NAMED = 5  # objects named in a summary per outcome
+CONFLICT_ADVICE = ("failed on conflicts: the target keeps objects that differ from the source "
+                   "(overwrite_conflicts=true takes the source's version, accept_conflicts=true "
+                   "leaves them)")
+
+
+def _named(kinds, action):
+    """``Kind name, ...`` of the report's ``action`` entries, kinds in creation order."""
+    order = [k.name for k in KINDS]
+    names = ["%s %s" % (kind, _entry_name(entry))
+             for kind in sorted(kinds, key=lambda k: order.index(k) if k in order else 99)
+             for entry in kinds[kind].get(action, ())]
+    more = len(names) - _NAMED
+    return ", ".join(names[:_NAMED]) + (" and %d more" % more if more > 0 else "")
+
+
+def summary_line(report, accept_conflicts=False):
+    """One line saying what the report says: ``team-a: 12 created, 3 unchanged, 1 conflict
+    (not overwritten: ConfigMap x)``, why it stopped, and what to do about conflicts that
+    fail the execution."""
+    counts, kinds = report["counts"], report["kinds"]
+    dry_run = report["dry_run"]
+    parts = []
+    for action in ACTIONS:
+        count = counts.get(action, 0)
+        if not count:
+            continue
+        if action == "conflict":
+            how = ("would not be overwritten" if dry_run else
+                   "accepted, not overwritten" if accept_conflicts else "not overwritten")
+            parts.append("%d conflict%s (%s: %s)" % (count, "" if count == 1 else "s", how,
+                                                     _named(kinds, action)))
+        elif action == "failed":
+            parts.append("%d failed (%s)" % (count, _named(kinds, action)))
+        elif action == "only_in_target":
+            parts.append("%d only in target (kept)" % count)
+        else:
+            word = (_PLANNED if dry_run else _WORDS).get(action, action)
+            parts.append("%d %s" % (count, word))
+    line = "%s%s: " % (report["namespace"], " (dry run)" if dry_run else "")
+    if report["error"]:
+        return line + ("%s; stopped: %s" % (", ".join(parts), report["error"]) if parts
+                       else "not migrated: %s" % report["error"])
+    line += ", ".join(parts) or "nothing to copy"
+    if report["status"] == "conflict":
+        line += "; " + CONFLICT_ADVICE
+    return line
+
+
 class NamespaceMigration:
     """Make the target's copy of ``namespace`` equal to the source's (see the module doc)."""
 
     def __init__(self, source, target, namespace, kinds, dry_run=False, prune=False,
-                 overwrite_conflicts=False, logger=None, workers=WORKERS):
+                 overwrite_conflicts=False, accept_conflicts=False, logger=None,
+                 workers=WORKERS):
         self.source = source
         self.target = target
         self.namespace = namespace
@@ -357,6 +415,7 @@ class NamespaceMigration:
         self.dry_run = dry_run
         self.prune = prune
         self.overwrite = overwrite_conflicts
+        self.accept_conflicts = accept_conflicts
         self.log = logger or LOG
         self.workers = workers
         self._lock = threading.Lock()
@@ -376,18 +435,25 @@ class NamespaceMigration:
     def report(self, error=None):
         counts = {action: sum(len(r[action]) for r in self.kind_reports.values())
                   for action in ACTIONS}
-        failed = bool(error) or counts["failed"] > 0
+        if error or counts["failed"]:
+            status = "failed"
+        elif counts["conflict"] and not (self.dry_run or self.accept_conflicts):
+            status = "conflict"  # done, but the target still differs from the source
+        else:
+            status = "succeeded"
         kinds = {kind: {action: sorted(entries, key=_entry_name)
                         for action, entries in report.items() if entries}
                  for kind, report in self.kind_reports.items()}
-        return {"namespace": self.namespace, "dry_run": self.dry_run,
-                "status": "failed" if failed else "succeeded", "error": error,
-                "counts": counts, "kinds": kinds}
+        report = {"namespace": self.namespace, "dry_run": self.dry_run, "status": status,
+                  "error": error, "counts": counts, "kinds": kinds}
+        report["summary"] = summary_line(report, self.accept_conflicts)
+        return report
 
     # -- run
     def run(self):
         """The report; ``status`` failed when an object could not be written or the run
-        stopped (``error`` says why: the rest is done by the next run)."""
+        stopped (``error`` says why: the rest is done by the next run), conflict when
+        conflicts were kept and neither ``dry_run`` nor ``accept_conflicts`` was given."""
         if self.namespace in SYSTEM_NAMESPACES:
             return self.report("%s belongs to the cluster itself and is not migrated"
                                % self.namespace)
