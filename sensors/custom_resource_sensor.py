@@ -9,12 +9,20 @@ One thread per entry of config ``watch_resources``, each running the list-then-w
    resourceVersion -> MODIFIED), then uids not listed -> DELETED (from the last payload emitted);
 3. WATCH from the list's resourceVersion with bookmarks, a server-side timeout
    (``watch_timeout_seconds``) and a client read timeout (``watch_read_timeout_seconds``),
-   moving the cursor with every event; a clean end re-watches from the cursor;
+   moving the cursor with every event; a clean end re-watches from the cursor. So does the
+   read timeout, quietly: a watch of a resource nothing writes is silent (kube-apiserver 1.20
+   sends a bookmark only 2 s before timeoutSeconds, and none for a kind not written since it
+   started), so silence is not an error. Before watching again the sensor reads the API
+   server's current resourceVersion (a list of one object): a cursor newer than that one
+   (etcd restored from a backup) would stay silent for ever, so it lists again; and an event
+   older than that one arriving on the new watch shows the old connection was dead (a stall:
+   logged);
 4. on 410 Gone (the cursor was compacted away) go back to 2. When the API server cannot be
-   reached (refused, reset, TLS EOF through a proxy, read timeout: one kind of error), probe its
-   /readyz every half second (every tenth while it says it is starting) and watch again as soon
-   as it is ready; one log line per outage for the whole sensor. On an answer that needs a
-   person (401, 403, 404) back off 1 s doubling to 60 s, logged once until it is resolved.
+   reached (refused, reset, TLS EOF through a proxy, read timeout of a request: one kind of
+   error), probe its /readyz every half second (every tenth while it says it is starting) and
+   watch again as soon as it is ready; one log line per outage for the whole sensor. On an
+   answer that needs a person (401, 403, 404) back off 1 s doubling to 60 s, logged once until
+   it is resolved. A stall is logged at most once an hour per resource (repeats at DEBUG).
 
 A writer thread saves the state (cr_store.py): a new uid within ``new_object_delay`` (0.1 s)
 of its ADDED, other changes within ``state_flush_interval`` (1 s), each time in one batch, so a
@@ -92,6 +100,7 @@ class CustomResourceSensor(Sensor):
     state_retry_max = 30.0  # seconds between attempts while the datastore refuses writes
     list_page_size = 500
     stop_timeout = 4.0  # how long a stop waits for the threads (st2 kills the process at 5 s)
+    stall_log_interval = 3600.0  # seconds: a stall is logged at WARNING at most this often
 
     def __init__(self, sensor_service, config=None):
         super().__init__(sensor_service=sensor_service, config=config)
@@ -379,7 +388,12 @@ class _ResourceWatcher(object):
         self._failures = 0  # consecutive failed attempts, reset by a success
         self._error = None  # signature of the error logged last; None when all is well
         self._recently_deleted = deque(maxlen=1000)
-        self.stats = {"lists": 0, "watches": 0, "gone": 0, "errors": 0}
+        self._silence_rv = None  # the API server's resourceVersion read after a silent watch
+        self._warned_at = {}  # kind of stall warning -> time.monotonic() it was logged
+        # quiet: watches ended by the read timeout; checks: requests for the current
+        # resourceVersion after one (a list of one object).
+        self.stats = {"lists": 0, "watches": 0, "gone": 0, "errors": 0, "quiet": 0,
+                      "checks": 0}
 
     # ------------------------------------------------------------------ loop
     def run(self):
@@ -392,7 +406,8 @@ class _ResourceWatcher(object):
                     self._list_and_reconcile()
                     need_list = False
                     self._ok()
-                self._watch()
+                if self._watch():  # nothing received for read_timeout seconds
+                    need_list = self._after_silence()
             except _Gone:
                 self.stats["gone"] += 1
                 self.log.info("%s: resourceVersion %s is too old (410 Gone); listing again",
@@ -407,10 +422,9 @@ class _ResourceWatcher(object):
                     continue
                 self.stats["errors"] += 1
                 self._failures += 1
-                if self.state.cursor is None or _is_read_timeout(exc):
-                    # Silence: a stalled connection, or a cursor the API server does not have
-                    # (etcd restored from a backup), whose watch stays silent: list again.
+                if self.state.cursor is None:
                     need_list = True
+                # Otherwise watch again from the cursor: a 410 there says when to list again.
                 if _is_connection_error(exc) or getattr(exc, "status", None) \
                         in _TRANSIENT_STATUS:
                     if _is_read_timeout(exc) or not _is_connection_error(exc):
@@ -495,6 +509,52 @@ class _ResourceWatcher(object):
         self.sensor.reachability.answered()
         return response
 
+    def _read_json(self, response):
+        self._response = response
+        try:
+            return json.loads(response.data)
+        finally:
+            self._response = None
+            response.release_conn()
+
+    def _after_silence(self):
+        """The watch received nothing for read_timeout seconds: no event, no bookmark. That is
+        what an idle resource looks like (kube-apiserver 1.20 sends a bookmark only 2 s before
+        the watch's timeoutSeconds, and none for a kind nothing has written since it started),
+        so watch again from the same cursor, quietly; a 410 there lists again. Unless the
+        cursor is newer than the API server's current resourceVersion (etcd restored from a
+        backup under the sensor): such a watch stays silent for ever, so list again. Returns
+        whether to list again."""
+        self.stats["quiet"] += 1
+        self.stats["checks"] += 1
+        body = self._read_json(self._call(limit=1))
+        current = (body.get("metadata") or {}).get("resourceVersion")
+        cursor = self.state.cursor
+        if _rv_number(cursor) is not None and _rv_number(current) is not None \
+                and _rv_number(cursor) > _rv_number(current):
+            self._warn_stall(
+                "cursor", "%s: nothing received for %gs and resourceVersion %s is newer than "
+                "the API server's %s (etcd restored from a backup?); listing again",
+                self.label, self.sensor.read_timeout, cursor, current)
+            return True
+        self._silence_rv = current
+        self.log.debug("%s: nothing received for %gs (no change, no bookmark); watching again "
+                       "from resourceVersion %s", self.label, self.sensor.read_timeout, cursor)
+        self._ok()
+        return False
+
+    def _warn_stall(self, kind, message, *args):
+        """A stall warning, at most once per ``stall_log_interval`` of each kind; repeats at
+        DEBUG."""
+        now = time.monotonic()
+        last = self._warned_at.get(kind)
+        if last is not None and now - last < self.sensor.stall_log_interval:
+            self.log.debug(message, *args)
+            return
+        self._warned_at[kind] = now
+        self.log.warning(message + " (logged at most once every %ds; repeats at DEBUG)",
+                         *(args + (self.sensor.stall_log_interval,)))
+
     def _list_and_reconcile(self):
         """LIST page by page, emitting the differences as each page arrives: only one page
         of objects is held at a time."""
@@ -535,20 +595,44 @@ class _ResourceWatcher(object):
         self.stats["lists"] += 1
 
     def _watch(self):
+        """One watch from the cursor. True if it ended because nothing arrived for
+        read_timeout seconds (see _after_silence); False when the server ended it."""
         self.stats["watches"] += 1
-        response = self._call(watch=True, resource_version=self.state.cursor,
+        silence_rv, self._silence_rv = _rv_number(self._silence_rv), None
+        cursor = self.state.cursor
+        response = self._call(watch=True, resource_version=cursor,
                               allow_watch_bookmarks=True,
                               timeout_seconds=self.sensor.watch_timeout)
         self._response = response
         try:
             if self.sensor.stopping():  # it stopped while this request was being made
-                return
-            for line in _lines(response):
-                if self.sensor.stopping():
-                    return
-                self._handle(json.loads(line))
-                self._ok()
+                return False
+            try:
+                for line in _lines(response):
+                    if self.sensor.stopping():
+                        return False
+                    event = json.loads(line)
+                    if silence_rv is not None and event.get("type") in (ADDED, MODIFIED,
+                                                                        DELETED):
+                        rv = _rv_number(((event.get("object") or {}).get("metadata") or {})
+                                        .get("resourceVersion"))
+                        if rv is not None and rv <= silence_rv:
+                            # Written before the silence ended, yet not received: the old
+                            # connection was dead (a proxy holding it open, sending nothing).
+                            self._warn_stall(
+                                "stall", "%s: the watch stalled: nothing received for %gs "
+                                "although resourceVersion %s had been written; it arrived on a "
+                                "new watch from resourceVersion %s (nothing lost)", self.label,
+                                self.sensor.read_timeout, rv, cursor)
+                        silence_rv = None
+                    self._handle(event)
+                    self._ok()
+            except Exception as exc:  # pylint: disable=broad-except
+                if _is_read_timeout(exc) and not self.sensor.stopping():
+                    return True
+                raise
             self._ok()  # the server ended the watch (timeout_seconds): watch again at once
+            return False
         finally:
             self._close_response()
 
@@ -620,7 +704,7 @@ class _ResourceWatcher(object):
             return
         self._error = signature
         if _is_read_timeout(exc):
-            self.log.warning("%s: %s (logged once until it recovers)", self.label, message)
+            self._warn_stall("request", "%s: %s", self.label, message)
         elif status in _TRANSIENT_STATUS:
             self.log.error("%s: %s (retrying as soon as the API server is ready; logged once "
                            "until it recovers)", self.label, message)
@@ -648,8 +732,8 @@ class _ResourceWatcher(object):
                     % (what, r["version"], "apply %s" % crd if crd else
                        "check group/version/plural in pack config watch_resources"))
         if _is_read_timeout(exc):
-            return ("the watch stalled: nothing received for %gs (read timed out); listing "
-                    "again" % self.sensor.read_timeout)
+            return ("the connection stalled: a request got no answer for %gs (read timed "
+                    "out); trying again" % self.sensor.read_timeout)
         if status:
             reason = getattr(exc, "reason", "") or ""
             return "API server answered %s %s" % (status, str(reason).strip())
@@ -686,6 +770,14 @@ def _connection_cause(exc):
         if type(cause).__name__ == "ApiException" and getattr(cause, "status", None) == 0:
             return cause
     return None
+
+
+def _rv_number(resource_version):
+    """A resourceVersion as a number (etcd's revision), or None if it is not one."""
+    try:
+        return int(resource_version)
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_connection_error(exc):
