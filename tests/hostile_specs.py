@@ -51,6 +51,10 @@ def json_values(max_leaves=12):
         st.dictionaries(st.text(max_size=12), children, max_size=4)), max_leaves=max_leaves)
 
 
+BACKUP_WINDOWS = ["03:00-03:30", "23:45-00:30", "04:10-05:00"]
+MAINTENANCE_WINDOWS = ["sun:06:00-sun:07:00", "Sat:10:00-Sat:10:30", "mon:01:00-mon:02:00"]
+
+
 def _valid_spec(own):
     def build(engine, name_suffix, data):
         spec = {"engine": engine}
@@ -73,6 +77,15 @@ def _valid_spec(own):
             spec["consul"] = {"key": "%s%s/config" % (own, name_suffix)}
         if data["tags"]:
             spec["tags"] = data["tags"]
+        for field in ("multiAZ", "deletionProtection", "maintenanceWindow"):
+            if data[field] is not None:
+                spec[field] = data[field]
+        backup = {k: v for k, v in (("retentionDays", data["retention"]),
+                                    ("window", data["backupWindow"])) if v is not None}
+        if backup.get("retentionDays") == 0 and spec.get("multiAZ"):
+            backup["retentionDays"] = 1  # RDS refuses backups off with Multi-AZ
+        if backup:
+            spec["backup"] = backup
         return spec
 
     def for_engine(engine):
@@ -95,6 +108,13 @@ def _valid_spec(own):
                     st.from_regex(r"\A[A-Za-z0-9 _.:/=+@-]{0,20}\Z").filter(
                         lambda v: not v.lower().startswith(("aws:", "rds:", "st2-aws/"))),
                     max_size=4),
+                "multiAZ": st.one_of(st.none(), st.booleans()),
+                "deletionProtection": st.one_of(st.none(), st.booleans()),
+                "retention": st.one_of(st.none(), st.integers(0, 35)),
+                # Windows apart from each other and from moto's defaults (13:14-13:44 daily,
+                # wed:06:38-wed:07:08 weekly), which RDS would also check against.
+                "backupWindow": st.one_of(st.none(), st.sampled_from(BACKUP_WINDOWS)),
+                "maintenanceWindow": st.one_of(st.none(), st.sampled_from(MAINTENANCE_WINDOWS)),
             }))
 
     return st.sampled_from(ENGINES).flatmap(for_engine)
@@ -113,6 +133,10 @@ def _schema_passing_fields(other):
                                               st.from_regex(r"\A[a-z]{1,10}\Z"))),
         st.tuples(st.just("consul"), st.builds(lambda p: {"key": other + p},
                                                st.from_regex(r"\A[a-z]{1,10}\Z"))),
+        st.tuples(st.just("maintenanceWindow"), st.sampled_from(
+            ["xyz:01:00-xyz:02:00", "sun:01:00-sun:01:10", "sun:01:00-tue:01:00"])),
+        st.tuples(st.just("backup"), st.sampled_from(
+            [{"window": "01:00-01:10"}, {"window": "03:00-04:00"}])),
         st.tuples(st.just("tags"), st.dictionaries(
             st.one_of(st.sampled_from(["aws:x", "AWS:Name", "rds:z", "st2-aws/uid", "a;b",
                                        "tab\tkey"]), st.from_regex(r"\A[a-z]{1,8}\Z")),
@@ -129,8 +153,16 @@ def _hostile_fields(other):
     return st.one_of(
         st.tuples(st.sampled_from(["engine", "engineVersion", "instanceSize", "instanceClass",
                                    "storageGB", "databaseName", "masterUsername",
-                                   "deletionPolicy", "region", "vault", "consul", "tags"]),
+                                   "deletionPolicy", "region", "vault", "consul", "tags",
+                                   "multiAZ", "deletionProtection", "backup",
+                                   "maintenanceWindow"]),
                   json_values()),
+        st.tuples(st.just("backup"), st.fixed_dictionaries({
+            "retentionDays": st.one_of(st.integers(), json_values()),
+            "window": st.one_of(nasty_text(), st.sampled_from(
+                ["24:00-01:00", "1:00-2:00", "01:00-01:29", "00:00-00:00"]))})),
+        st.tuples(st.just("maintenanceWindow"), st.one_of(nasty_text(), st.sampled_from(
+            ["sun:1:00-sun:2:00", "sunday:01:00-sunday:02:00", "sun:24:00-mon:01:00"]))),
         st.tuples(st.just("engineVersion"), st.one_of(
             nasty_text(), st.sampled_from(["9.6", "5.7", "99.99.999", "16.999", "0", "8",
                                            "15.4.1", "1" * 5000]))),

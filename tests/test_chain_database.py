@@ -66,6 +66,9 @@ def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, r
     for item in rds.describe_db_instances()["DBInstances"]:
         tags = {t["Key"]: t["Value"] for t in item.get("TagList", [])}
         if tags.get("st2-aws/namespace") == kube_namespace:
+            if item.get("DeletionProtection"):
+                rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
+                                       DeletionProtection=False, ApplyImmediately=True)
             rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
                                    SkipFinalSnapshot=True)
 

@@ -57,6 +57,9 @@ def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, a
     for item in rds.describe_db_instances()["DBInstances"]:
         tags = {t["Key"]: t["Value"] for t in item.get("TagList", [])}
         if tags.get("st2-aws/namespace") == kube_namespace:
+            if item.get("DeletionProtection"):
+                rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
+                                       DeletionProtection=False, ApplyImmediately=True)
             rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
                                    SkipFinalSnapshot=True)
 
@@ -382,3 +385,147 @@ def test_a_resync_and_the_create_at_once_end_with_one_instance_and_its_password(
     run = {"output": {"db_instance_identifier": identifier}}
     assert_ready(databases, name, run, 1, vault_client, consul_client, aws("rds"),
                  aws("secretsmanager"), config)
+
+
+# -- multiAZ, deletionProtection, backup, maintenanceWindow (issue 19) ---------------------------
+# (spec field, RDS field, created with, changed out of band to, then changed in the spec to)
+AVAILABILITY = [
+    ("multiAZ", "MultiAZ", True, False, False),
+    ("deletionProtection", "DeletionProtection", True, False, False),
+    ("backup.retentionDays", "BackupRetentionPeriod", 7, 1, 14),
+    ("backup.window", "PreferredBackupWindow", "03:00-03:30", "22:00-22:30", "04:00-04:30"),
+    ("maintenanceWindow", "PreferredMaintenanceWindow", "sun:05:00-sun:06:00",
+     "mon:01:00-mon:02:00", "tue:07:00-tue:08:00"),
+]
+
+
+def _spec_field(field, value):
+    head, _, leaf = field.partition(".")
+    return {head: {leaf: value} if leaf else value}
+
+
+@pytest.mark.parametrize("field,param,created,drifted,changed", AVAILABILITY,
+                         ids=[a[0] for a in AVAILABILITY])
+def test_an_availability_field_is_created_repaired_and_changed_alone(
+        databases, config, aws, field, param, created, drifted, changed):
+    name = "avail-%s" % field.replace(".", "-").lower()
+    run = provision(databases, name, config, **_spec_field(field, created))
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    (instance,) = instances_of(rds, ident)
+    assert instance[param] == created
+    create = [s for s in all_steps(run) if s["task"] == "create_instance"][0]
+    assert create["parameters"]["params"][param] == created
+
+    # changed out of band: the resync's drift check names it and sets it back
+    rds.modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True,
+                           **{param: drifted})
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/%s update: drift: %s %s -> %s"
+                                       % (databases.namespace, name, field, drifted, created)]
+    assert instances_of(rds, ident)[0][param] == created
+    quiet(resync(databases, config))
+
+    # changed in the spec: modify_db_instance gets that field alone
+    databases.patch_spec(name, **_spec_field(field, changed))
+    payload = to_payload("MODIFIED", databases.get(name), RESOURCE)
+    run = run_workflow("database_update", payload, config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "modified")
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         param: changed}
+    assert instances_of(rds, ident)[0][param] == changed
+    assert databases.get(name)["status"]["phase"] == "Ready"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"instanceClass": "db.m5.large"},
+     "spec.instanceSize, spec.instanceClass: give one of them, not both (got instanceSize "
+     "'small' and instanceClass 'db.m5.large')"),
+    ({"multiAZ": True, "backup": {"retentionDays": 0}},
+     "spec.backup.retentionDays, spec.multiAZ: retentionDays 0 turns automated backups off"),
+    ({"backup": {"window": "03:00-04:00"}, "maintenanceWindow": "fri:03:30-fri:04:30"},
+     "spec.maintenanceWindow: 'fri:03:30-fri:04:30' overlaps (or touches) the daily backup "
+     "window '03:00-04:00' (spec.backup.window)"),
+    ({"maintenanceWindow": "sun:05:00-sun:05:15"},
+     "spec.maintenanceWindow: expected a weekly window ddd:hh24:mi-ddd:hh24:mi in UTC of 30 "
+     "minutes to 24 hours"),
+    ({"backup": {"window": "03:00-03:10"}},
+     "spec.backup.window: expected a daily window hh24:mi-hh24:mi in UTC of at least 30 "
+     "minutes"),
+], ids=["size-and-class", "no-backups-multi-az", "windows-overlap", "short-maintenance",
+        "short-backup"])
+def test_what_the_schema_lets_through_the_plan_refuses_by_name_changing_nothing(
+        databases, config, aws, change, message):
+    # at create: the API server takes it (no `not` rule), the plan refuses it, nothing is made
+    databases.apply("refused-db", **change)
+    run = run_workflow("database_create", to_payload(ADDED, databases.get("refused-db"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    status = databases.get("refused-db")["status"]
+    assert status["phase"] == "Failed" and message in status["message"]
+    assert instances_of(aws("rds"), run["output"]["db_instance_identifier"]) == []
+    # on a Ready Database: refused the same way, the instance is left as it is
+    created = provision(databases, "kept-db", config)
+    assert created["status"] == "succeeded", created["output"]
+    ident = created["output"]["db_instance_identifier"]
+    before = instances_of(aws("rds"), ident)[0]
+    databases.patch_spec("kept-db", **change)
+    run = run_workflow("database_update", to_payload("MODIFIED", databases.get("kept-db"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert_run_follows(run, "invalid")
+    assert message in databases.get("kept-db")["status"]["message"]
+    after = instances_of(aws("rds"), ident)[0]
+    before.pop("LatestRestorableTime")  # moto's clock, not a change
+    assert {k: after.get(k) for k in before} == before
+
+
+def test_deletion_protection_keeps_the_database_until_the_spec_lets_go(
+        databases, config, aws, kube_api_client, monkeypatch):
+    created = provision(databases, "guarded-db", config, deletionProtection=True)
+    assert created["status"] == "succeeded", created["output"]
+    ident = created["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    databases.delete("guarded-db")
+    payload = to_payload("MODIFIED", databases.get("guarded-db"), RESOURCE)
+    run = run_workflow("database_delete", payload, config, poll_delay=0)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "protected")
+    obj = databases.get("guarded-db")
+    status = obj["status"]
+    assert status["message"] == (
+        "RDS refuses to delete instance %s: deletion protection is on "
+        "(InvalidParameterCombination); the finalizer is kept and the pack does not turn "
+        "protection off by itself. To delete it, set spec.deletionProtection: false on this "
+        "Database (the next resync then turns protection off and deletes the instance), or set "
+        "spec.deletionPolicy: Retain to keep the instance" % ident)
+    ready = [c for c in status["conditions"] if c["type"] == "Ready"][0]
+    assert (status["phase"], ready["reason"]) == ("Failed", "Terminal")
+    assert "retry" not in status
+    assert obj["metadata"]["finalizers"] == ["dbaas.stackstorm.com/rds-protection"]
+    (instance,) = instances_of(rds, ident)
+    assert instance["DeletionProtection"] is True  # never turned off by itself
+    # Terminal: no automatic retry, however long it waits
+    later(monkeypatch, 3600)
+    quiet(resync(databases, config, full=False))
+    assert instances_of(rds, ident)[0]["DeletionProtection"] is True
+
+    databases.patch_spec("guarded-db", deletionProtection=False)
+    run = resync(databases, config, full=False)
+    assert run["status"] == "succeeded", run["output"]
+    # generation 3: the deletion request moved it to 2, the spec edit to 3
+    assert run["output"]["causes"] == ["%s/guarded-db delete: delete after spec generation 3"
+                                       % databases.namespace]
+
+    def deep(steps):
+        for step in steps:
+            yield step
+            yield from deep(step.get("steps", []))
+    tasks = [s["task"] for s in deep(run["steps"]) if s["workflow"] == "database_delete"]
+    assert tasks == ["plan", "set_deleting", "assume_role", "find_instance", "check_owner",
+                     "unprotect", "delete_with_snapshot", "wait_deleted", "cleanup",
+                     "remove_finalizer"]
+    assert instances_of(rds, ident) == []
+    assert databases.get("guarded-db") is None

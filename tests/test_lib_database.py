@@ -33,6 +33,7 @@ def test_plan_of_new_resource():
         "deletion_policy": "Snapshot",
         "final_snapshot_identifier": final_snapshot_identifier("team-a-orders-db-f07cf474", UID),
         "on_instance_missing": "Report", "provisioned": False, "held": [], "held_message": "",
+        "deletion_protection": None,
         "uid": UID, "generation": 1, "namespace": "team-a", "name": "orders-db",
     }
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lib.database_spec import (LIMITS, MAX_USER_TAGS, SPEC_FIELDS, quote, rds_regions,
-                               validate_spec)
+from lib.database_spec import (BACKUP_FIELDS, LIMITS, MAX_USER_TAGS, RETENTION_DAYS, SPEC_FIELDS,
+                               quote, rds_regions, validate_spec)
 from lib.kv_layout import Layout
 from tests.fixtures.database.support import crd_schema, payload
 from tests.hostile_specs import json_values, specs
@@ -31,7 +31,7 @@ def test_valid_spec_has_no_errors():
     ({"engine": ["postgres"]},
      ["spec.engine: expected one of postgres, mysql, mariadb, got an array of 1 item"]),
     ({"engine": "postgres", "instanceSize": "small", "instanceClass": "db.m5.large"},
-     ["spec.instanceClass: set either instanceSize or instanceClass, not both "
+     ["spec.instanceSize, spec.instanceClass: give one of them, not both "
       "(got instanceSize 'small' and instanceClass 'db.m5.large')"]),
     ({"engine": "postgres", "instanceClass": "m5.large"},
      ["spec.instanceClass: expected an RDS instance class db.<family><generation>.<size> such "
@@ -144,9 +144,53 @@ def test_valid_spec_has_no_errors():
     ({"engine": "postgres", "storageGb": 50},
      ["spec.storageGb: unknown field; expected one of engine, engineVersion, instanceSize, "
       "instanceClass, storageGB, databaseName, masterUsername, deletionPolicy, vault, consul, "
-      "tags, region, onInstanceMissing"]),
+      "tags, region, onInstanceMissing, multiAZ, deletionProtection, backup, maintenanceWindow"]),
     ({"engine": "postgres", "onInstanceMissing": "recreate"},
      ["spec.onInstanceMissing: expected one of Report, Recreate, got 'recreate'"]),
+    ({"engine": "postgres", "multiAZ": "yes"},
+     ["spec.multiAZ: expected true or false, got 'yes'"]),
+    ({"engine": "postgres", "deletionProtection": 1},
+     ["spec.deletionProtection: expected true or false, got 1"]),
+    ({"engine": "postgres", "backup": 7},
+     ["spec.backup: expected an object with retentionDays and/or window, got 7"]),
+    ({"engine": "postgres", "backup": {"retentionDays": 36}},
+     ["spec.backup.retentionDays: expected an integer from 0 (automated backups off) to 35 "
+      "days, got 36"]),
+    ({"engine": "postgres", "backup": {"retentionDays": -1}},
+     ["spec.backup.retentionDays: expected an integer from 0 (automated backups off) to 35 "
+      "days, got -1"]),
+    ({"engine": "postgres", "backup": {"retentionDays": True}},
+     ["spec.backup.retentionDays: expected an integer from 0 (automated backups off) to 35 "
+      "days, got True"]),
+    ({"engine": "postgres", "multiAZ": True, "backup": {"retentionDays": 0}},
+     ["spec.backup.retentionDays, spec.multiAZ: retentionDays 0 turns automated backups off, "
+      "which RDS refuses for a Multi-AZ instance of some engines (and for an instance with "
+      "read replicas); keep retentionDays at 1 or more, or set multiAZ false"]),
+    ({"engine": "postgres", "backup": {"days": 7}},
+     ["spec.backup.days: unknown field; expected retentionDays or window"]),
+    ({"engine": "postgres", "backup": {"window": "03:00-03:29"}},
+     ["spec.backup.window: expected a daily window hh24:mi-hh24:mi in UTC of at least 30 "
+      "minutes, such as 03:00-04:00, got '03:00-03:29'"]),
+    ({"engine": "postgres", "backup": {"window": "24:00-01:00"}},
+     ["spec.backup.window: expected a daily window hh24:mi-hh24:mi in UTC of at least 30 "
+      "minutes, such as 03:00-04:00, got '24:00-01:00'"]),
+    ({"engine": "postgres", "maintenanceWindow": "sun:05:00-sun:05:20"},
+     ["spec.maintenanceWindow: expected a weekly window ddd:hh24:mi-ddd:hh24:mi in UTC of 30 "
+      "minutes to 24 hours, such as sun:05:00-sun:06:00, got 'sun:05:00-sun:05:20'"]),
+    ({"engine": "postgres", "maintenanceWindow": "xyz:05:00-xyz:06:00"},
+     ["spec.maintenanceWindow: expected a weekly window ddd:hh24:mi-ddd:hh24:mi in UTC of 30 "
+      "minutes to 24 hours, such as sun:05:00-sun:06:00, got 'xyz:05:00-xyz:06:00'"]),
+    ({"engine": "postgres", "maintenanceWindow": "sun:05:00-tue:05:00"},
+     ["spec.maintenanceWindow: expected a weekly window ddd:hh24:mi-ddd:hh24:mi in UTC of 30 "
+      "minutes to 24 hours, such as sun:05:00-sun:06:00, got 'sun:05:00-tue:05:00'"]),
+    ({"engine": "postgres", "backup": {"window": "03:00-04:00"},
+      "maintenanceWindow": "tue:04:00-tue:05:00"},
+     ["spec.maintenanceWindow: 'tue:04:00-tue:05:00' overlaps (or touches) the daily backup "
+      "window '03:00-04:00' (spec.backup.window); RDS refuses both, expected windows apart"]),
+    ({"engine": "postgres", "backup": {"window": "23:30-00:30"},
+      "maintenanceWindow": "sun:00:15-sun:01:00"},
+     ["spec.maintenanceWindow: 'sun:00:15-sun:01:00' overlaps (or touches) the daily backup "
+      "window '23:30-00:30' (spec.backup.window); RDS refuses both, expected windows apart"]),
     ("postgres", ["spec: expected an object, got 'postgres'"]),
 ])
 def test_invalid_specs_name_field_and_expectation(spec, errors):
@@ -161,6 +205,11 @@ def test_invalid_specs_name_field_and_expectation(spec, errors):
     {"tags": {"Team Name": "Zoë Øster", "cost:center/x": "a=b+c-d@e_f.g", "empty": ""}},
     {"tags": {str(i): "v" for i in range(MAX_USER_TAGS)}},
     {"databaseName": "orders", "masterUsername": "app_admin"},
+    {"multiAZ": True, "deletionProtection": False,
+     "backup": {"retentionDays": 35, "window": "23:45-00:15"},
+     "maintenanceWindow": "Sun:22:00-Sun:23:00"},
+    {"multiAZ": False, "backup": {"retentionDays": 0}, "maintenanceWindow": "sat:23:50-sun:00:20"},
+    {"backup": {"window": "03:00-04:00"}, "maintenanceWindow": "mon:04:01-mon:05:00"},
 ])
 def test_what_rds_accepts_passes(good):
     assert validate_spec(dict({"engine": "postgres"}, **good)) == []
@@ -197,6 +246,11 @@ def test_limits_are_what_the_crd_says():
         assert spec[field]["maxLength"] == LIMITS[field], field
     assert spec["vault"]["properties"]["path"]["maxLength"] == LIMITS["vault.path"]
     assert spec["consul"]["properties"]["key"]["maxLength"] == LIMITS["consul.key"]
+    assert spec["backup"]["properties"]["window"]["maxLength"] == LIMITS["backup.window"]
+    assert spec["maintenanceWindow"]["maxLength"] == LIMITS["maintenanceWindow"]
+    retention = spec["backup"]["properties"]["retentionDays"]
+    assert (retention["minimum"], retention["maximum"]) == RETENTION_DAYS
+    assert set(spec["backup"]["properties"]) == set(BACKUP_FIELDS)
     assert spec["tags"]["maxProperties"] == MAX_USER_TAGS
     assert spec["tags"]["additionalProperties"]["maxLength"] == LIMITS["tag value"]
     assert set(spec) == set(SPEC_FIELDS)

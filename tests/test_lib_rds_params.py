@@ -8,7 +8,7 @@ import pytest
 
 from lib.rds_params import (DEFAULT_INSTANCE_CLASSES, adoption, create_params,
                             db_instance_identifier, final_snapshot_identifier, modify_params,
-                            tag_map, version_satisfies)
+                            spec_differences, tag_map, version_satisfies)
 from tests.fixtures.database.support import payload, rds_instance
 
 RDS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -173,3 +173,76 @@ def test_user_tags_never_shadow_the_packs_own():
                                                    "tags": {"ST2-AWS/uid": "evil", "a": "b"}})
     assert [t["Key"] for t in params["Tags"]] == ["st2-aws/uid", "st2-aws/namespace",
                                                   "st2-aws/name", "a"]
+
+
+# -- multiAZ, deletionProtection, backup, maintenanceWindow ---------------------------------------
+AVAILABILITY = {"multiAZ": True, "deletionProtection": True,
+                "backup": {"retentionDays": 14, "window": "03:00-03:30"},
+                "maintenanceWindow": "Sun:05:00-Sun:06:00"}
+AVAILABLE_INSTANCE = {"MultiAZ": True, "DeletionProtection": True, "BackupRetentionPeriod": 14,
+                      "PreferredBackupWindow": "03:00-03:30",
+                      "PreferredMaintenanceWindow": "sun:05:00-sun:06:00"}
+
+
+def test_create_params_set_the_optional_fields_only_when_given():
+    params = create_params("x-1", "ns", "x", UID, dict({"engine": "postgres"}, **AVAILABILITY))
+    assert {k: params[k] for k in AVAILABLE_INSTANCE} == {
+        "MultiAZ": True, "DeletionProtection": True, "BackupRetentionPeriod": 14,
+        "PreferredBackupWindow": "03:00-03:30",
+        "PreferredMaintenanceWindow": "Sun:05:00-Sun:06:00"}
+    params = create_params("x-1", "ns", "x", UID, {"engine": "postgres", "multiAZ": False,
+                                                   "backup": {"retentionDays": 0}})
+    assert params["MultiAZ"] is False and params["BackupRetentionPeriod"] == 0
+    assert not set(AVAILABLE_INSTANCE) - {"MultiAZ", "BackupRetentionPeriod"} & set(params)
+    assert not set(AVAILABLE_INSTANCE) & set(create_params("x-1", "ns", "x", UID,
+                                                           {"engine": "postgres"}))
+
+
+@pytest.mark.parametrize("change,params", [
+    ({"multiAZ": False}, {"MultiAZ": False}),
+    ({"deletionProtection": False}, {"DeletionProtection": False}),
+    ({"backup": {"retentionDays": 7, "window": "03:00-03:30"}}, {"BackupRetentionPeriod": 7}),
+    ({"backup": {"retentionDays": 14, "window": "22:00-23:00"}},
+     {"PreferredBackupWindow": "22:00-23:00"}),
+    ({"maintenanceWindow": "mon:01:00-mon:02:00"},
+     {"PreferredMaintenanceWindow": "mon:01:00-mon:02:00"}),
+])
+def test_modify_params_change_only_the_optional_field_that_changed(change, params):
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50, **AVAILABILITY)
+    instance = rds_instance(**AVAILABLE_INSTANCE)
+    # the same values (the window in RDS's lower case) change nothing
+    assert modify_params(spec, instance) == ({}, [], [])
+    assert modify_params(dict(spec, **change), instance) == (dict(
+        params, DBInstanceIdentifier="team-a-orders-db-f07cf474", ApplyImmediately=True), [], [])
+    # a change RDS holds pending counts as done
+    pending = rds_instance(PendingModifiedValues=dict(params), **AVAILABLE_INSTANCE)
+    if set(params) <= {"MultiAZ", "BackupRetentionPeriod"}:
+        assert modify_params(dict(spec, **change), pending) == ({}, [], [])
+
+
+def test_fields_left_out_leave_the_instance_alone():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50)
+    assert modify_params(spec, rds_instance(**AVAILABLE_INSTANCE)) == ({}, [], [])
+    assert spec_differences(spec, rds_instance(**AVAILABLE_INSTANCE)) == []
+
+
+def test_a_maintenance_window_over_the_instances_backup_window_is_refused():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50,
+                maintenanceWindow="tue:03:15-tue:04:00")
+    assert modify_params(spec, rds_instance(PreferredBackupWindow="03:00-03:30")) == (
+        {}, ["spec.maintenanceWindow: tue:03:15-tue:04:00 overlaps (or touches) the instance's "
+             "daily backup window 03:00-03:30, which RDS refuses; expected a window apart from "
+             "it (or set spec.backup.window too)"], [])
+
+
+def test_spec_differences_name_each_optional_field():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50, **AVAILABILITY)
+    drifted = rds_instance(MultiAZ=False, DeletionProtection=False, BackupRetentionPeriod=1,
+                           PreferredBackupWindow="13:14-13:44",
+                           PreferredMaintenanceWindow="wed:06:38-wed:07:08")
+    assert spec_differences(spec, drifted) == [
+        ("multiAZ", True, False, True), ("deletionProtection", True, False, True),
+        ("backup.retentionDays", 14, 1, True),
+        ("backup.window", "03:00-03:30", "13:14-13:44", True),
+        ("maintenanceWindow", "Sun:05:00-Sun:06:00", "wed:06:38-wed:07:08", True)]
+    assert spec_differences(spec, rds_instance(**AVAILABLE_INSTANCE)) == []

@@ -72,6 +72,8 @@ CORE_NOOP = "core.noop"
 AVAILABLE = "available"
 # boto3action failures that mean "already being deleted / already gone".
 DELETE_IN_PROGRESS_CODES = ("InvalidDBInstanceState", "DBInstanceNotFound")
+#: In RDS's answer to a delete while deletion protection is on (InvalidParameterCombination).
+DELETION_PROTECTED = "deletion protection"
 
 # Parameters of st2's python runner itself: an action's metadata may override their defaults,
 # but st2 does not pass them to run().
@@ -633,6 +635,17 @@ def _database_delete(run, resource, cause=""):  # pylint: disable=too-many-retur
         elif policy == "Retain":
             ctx["instance"] = "retained"
         elif policy in ("Snapshot", "Delete"):
+            if instance.get("DeletionProtection") is True \
+                    and plan.get("deletion_protection") is False:
+                # The spec says false (set after RDS refused an earlier delete): never by itself.
+                step = run.step("unprotect", "aws.boto3action", service="rds",
+                                action_name="modify_db_instance",
+                                params={"DBInstanceIdentifier": ident,
+                                        "DeletionProtection": False, "ApplyImmediately": True},
+                                **aws)
+                if not step.ok:
+                    return failed("turning deletion protection off (spec.deletionProtection: "
+                                  "false) failed: " + step.error)
             if policy == "Snapshot":
                 ctx["final_snapshot_identifier"] = plan["final_snapshot_identifier"]
                 task, outcome, what = "delete_with_snapshot", "snapshot-deleted", \
@@ -647,6 +660,14 @@ def _database_delete(run, resource, cause=""):  # pylint: disable=too-many-retur
                             action_name="delete_db_instance", params=params, **aws)
             # Already being deleted (a replayed trigger) or already gone: wait for it.
             gone = False
+            if step.failed_with(DELETION_PROTECTED):
+                return _report_terminal(
+                    run, resource, ctx, "RDS refuses to delete instance %s: deletion protection "
+                    "is on (InvalidParameterCombination); the finalizer is kept and the pack "
+                    "does not turn protection off by itself. To delete it, set "
+                    "spec.deletionProtection: false on this Database (the next resync then turns "
+                    "protection off and deletes the instance), or set spec.deletionPolicy: "
+                    "Retain to keep the instance" % ident)
             if not step.ok and not step.failed_with(*DELETE_IN_PROGRESS_CODES):
                 # Another error (a 5xx, a timeout): the answer may be lost after RDS acted.
                 error = what + step.error

@@ -153,6 +153,10 @@ def plan(resource, current_instance=None, config=None):
         # An invalid policy keeps the instance's data: Snapshot is the safe reading.
         "deletion_policy": policy if policy in DELETION_POLICIES else "Snapshot",
         "final_snapshot_identifier": final_snapshot_identifier(identifier, uid),
+        # spec.deletionProtection (null when unset): the delete workflow turns an instance's
+        # protection off only when the spec says false, never by itself.
+        "deletion_protection": (spec.get("deletionProtection")
+                                if isinstance(spec.get("deletionProtection"), bool) else None),
         # An instance that was provisioned once (status has its endpoint) and is gone now was
         # deleted outside the pack: recreated only under policy Recreate (an EMPTY instance).
         "on_instance_missing": missing if missing in INSTANCE_MISSING_POLICIES else "Report",

@@ -20,7 +20,8 @@ __all__ = [
     "ENGINES", "SIZES", "DELETION_POLICIES", "INSTANCE_MISSING_POLICIES", "DEFAULTS",
     "SPEC_FIELDS", "LIMITS",
     "MAX_USER_TAGS", "RESERVED_TAG_PREFIXES", "quote", "validate_spec", "kv_path_problem",
-    "check_kv_path", "check_text", "rds_regions", "parse_version",
+    "check_kv_path", "check_text", "rds_regions", "parse_version", "BACKUP_FIELDS",
+    "backup_window", "maintenance_window", "windows_overlap",
 ]
 
 ENGINES = ("postgres", "mysql", "mariadb")
@@ -33,7 +34,12 @@ DEFAULTS = {"instanceSize": "small", "storageGB": 20, "masterUsername": "dbadmin
             "deletionPolicy": "Snapshot"}
 SPEC_FIELDS = ("engine", "engineVersion", "instanceSize", "instanceClass", "storageGB",
                "databaseName", "masterUsername", "deletionPolicy", "vault", "consul", "tags",
-               "region", "onInstanceMissing")
+               "region", "onInstanceMissing", "multiAZ", "deletionProtection", "backup",
+               "maintenanceWindow")
+#: Fields of spec.backup.
+BACKUP_FIELDS = ("retentionDays", "window")
+#: RDS BackupRetentionPeriod: 0 (automated backups off) to 35 days.
+RETENTION_DAYS = (0, 35)
 
 #: Longest value of each string field (the CRD's maxLength; tests/test_crd_database.py keeps
 #: the two equal).
@@ -47,6 +53,8 @@ LIMITS = {
     "consul.key": 256,
     "tag key": 128,
     "tag value": 256,
+    "backup.window": 11,
+    "maintenanceWindow": 19,
 }
 # RDS allows 50 tags per resource; the pack sets 3 of its own.
 MAX_USER_TAGS = 50 - 3
@@ -76,6 +84,13 @@ INSTANCE_CLASS = re.compile(
     r"^db\.[a-z]+[1-9][a-z0-9-]*\."
     r"(nano|micro|small|medium|large|xlarge|[1-9][0-9]?xlarge|metal|metal-[1-9][0-9]?xl)$")
 INSTANCE_CLASS_EXAMPLE = "db.<family><generation>.<size> such as db.m5.large or db.r6g.2xlarge"
+# RDS windows, UTC: PreferredBackupWindow hh24:mi-hh24:mi (daily), PreferredMaintenanceWindow
+# ddd:hh24:mi-ddd:hh24:mi (weekly); each at least 30 minutes.
+HHMM = r"([01][0-9]|2[0-3]):([0-5][0-9])"
+BACKUP_WINDOW = re.compile(r"^%s-%s$" % (HHMM, HHMM))
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAINTENANCE_WINDOW = re.compile(r"^([A-Za-z]{3}):%s-([A-Za-z]{3}):%s$" % (HHMM, HHMM))
+WINDOW_MINUTES = 30
 KV_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 QUOTE_MAX = 60
 
@@ -165,6 +180,7 @@ def validate_spec(spec, namespace=None, layout=None):
     for section, key, kind in (("vault", "path", "vault"), ("consul", "key", "consul")):
         errors += _validate_location(spec, section, key, kind, namespace, layout)
     errors += _validate_tags(spec.get("tags"))
+    errors += _validate_availability(spec)
     return errors
 
 
@@ -191,7 +207,7 @@ def _validate_size(spec):
     errors = []
     size, klass = spec.get("instanceSize"), spec.get("instanceClass")
     if size not in (None, "") and klass not in (None, ""):
-        errors.append("spec.instanceClass: set either instanceSize or instanceClass, not both "
+        errors.append("spec.instanceSize, spec.instanceClass: give one of them, not both "
                       "(got instanceSize %s and instanceClass %s)" % (quote(size), quote(klass)))
     if size not in (None, "") and (not isinstance(size, str) or size not in SIZES):
         errors.append("spec.instanceSize: expected one of %s, got %s"
@@ -332,4 +348,94 @@ def _validate_tags(tags):
         problem = _tag_text_problem(tags[key], "value", 0, LIMITS["tag value"])
         if problem:
             errors.append("spec.tags.%s: %s" % (_key(key), problem))
+    return errors
+
+
+def backup_window(text):
+    """(start, end) minutes of the day of an RDS backup window ``hh24:mi-hh24:mi`` (end may be
+    before start: the window spans midnight), or None when ``text`` is not one."""
+    match = BACKUP_WINDOW.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    hours, minutes, end_hours, end_minutes = (int(g) for g in match.groups())
+    return hours * 60 + minutes, end_hours * 60 + end_minutes
+
+
+def maintenance_window(text):
+    """(start, end) minutes of the week (Monday 00:00 is 0) of an RDS maintenance window
+    ``ddd:hh24:mi-ddd:hh24:mi`` (days in any case), or None when ``text`` is not one."""
+    match = MAINTENANCE_WINDOW.match(text) if isinstance(text, str) else None
+    if not match or match.group(1).lower() not in DAYS or match.group(4).lower() not in DAYS:
+        return None
+    day, hours, minutes, end_day, end_hours, end_minutes = match.groups()
+    return (DAYS.index(day.lower()) * 1440 + int(hours) * 60 + int(minutes),
+            DAYS.index(end_day.lower()) * 1440 + int(end_hours) * 60 + int(end_minutes))
+
+
+def _length(start, end, period):
+    return (end - start) % period
+
+
+def windows_overlap(backup, maintenance):
+    """True when the daily backup window ``backup`` and the weekly ``maintenance`` window
+    (texts as RDS takes them) overlap or touch on some day (RDS refuses both)."""
+    backup, maintenance = backup_window(backup), maintenance_window(maintenance)
+    if backup is None or maintenance is None:
+        return False
+    start = maintenance[0]
+    end = start + _length(maintenance[0], maintenance[1], 7 * 1440)
+    length = _length(backup[0], backup[1], 1440)
+    for day in range(-1, 9):
+        b_start = day * 1440 + backup[0]
+        if max(start, b_start) <= min(end, b_start + length):
+            return True
+    return False
+
+
+def _validate_availability(spec):
+    """multiAZ, deletionProtection, backup and maintenanceWindow."""
+    errors = []
+    for field in ("multiAZ", "deletionProtection"):
+        value = spec.get(field)
+        if value is not None and not isinstance(value, bool):
+            errors.append("spec.%s: expected true or false, got %s" % (field, quote(value)))
+    backup = spec.get("backup")
+    backup_ok = None
+    if backup not in (None, {}) and not isinstance(backup, dict):
+        errors.append("spec.backup: expected an object with retentionDays and/or window, got %s"
+                      % quote(backup))
+    elif isinstance(backup, dict):
+        errors += ["spec.backup.%s: unknown field; expected retentionDays or window" % _key(k)
+                   for k in sorted(backup, key=str) if k not in BACKUP_FIELDS][:2]
+        days = backup.get("retentionDays")
+        low, high = RETENTION_DAYS
+        if days is not None and not (_is_int(days) and low <= days <= high):
+            errors.append("spec.backup.retentionDays: expected an integer from %d (automated "
+                          "backups off) to %d days, got %s" % (low, high, quote(days)))
+        elif days == 0 and spec.get("multiAZ") is True:
+            errors.append("spec.backup.retentionDays, spec.multiAZ: retentionDays 0 turns "
+                          "automated backups off, which RDS refuses for a Multi-AZ instance "
+                          "of some engines (and for an instance with read replicas); keep "
+                          "retentionDays at 1 or more, or set multiAZ false")
+        window = backup.get("window")
+        parsed = backup_window(window)
+        if window is not None and (parsed is None
+                                   or _length(parsed[0], parsed[1], 1440) < WINDOW_MINUTES):
+            errors.append("spec.backup.window: expected a daily window hh24:mi-hh24:mi in UTC "
+                          "of at least %d minutes, such as 03:00-04:00, got %s"
+                          % (WINDOW_MINUTES, quote(window)))
+        elif window is not None:
+            backup_ok = window
+    window = spec.get("maintenanceWindow")
+    if window is not None:
+        parsed = maintenance_window(window)
+        if parsed is None or not (WINDOW_MINUTES <= _length(parsed[0], parsed[1], 7 * 1440)
+                                  <= 1440):
+            errors.append("spec.maintenanceWindow: expected a weekly window "
+                          "ddd:hh24:mi-ddd:hh24:mi in UTC of 30 minutes to 24 hours, such as "
+                          "sun:05:00-sun:06:00, got %s" % quote(window))
+        elif backup_ok and windows_overlap(backup_ok, window):
+            errors.append("spec.maintenanceWindow: %s overlaps (or touches) the daily backup "
+                          "window %s (spec.backup.window); RDS refuses both, expected windows "
+                          "apart" % (quote(window), quote(backup_ok)))
     return errors

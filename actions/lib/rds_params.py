@@ -8,14 +8,48 @@ that lacks or garbles fields (they are then reported, never raised).
 import hashlib
 import re
 
-from lib.database_spec import DEFAULTS, RESERVED_TAG_PREFIXES, parse_version
+from lib.database_spec import (DEFAULTS, RESERVED_TAG_PREFIXES, parse_version,
+                               windows_overlap)
 
 __all__ = [
     "TAG_UID", "TAG_NAMESPACE", "TAG_NAME", "DEFAULT_INSTANCE_CLASSES",
     "db_instance_identifier", "final_snapshot_identifier", "instance_class_for",
     "resource_tags", "tag_map", "adoption", "create_params", "modify_params", "spec_differences",
-    "compare_versions", "version_satisfies",
+    "compare_versions", "version_satisfies", "OPTIONAL_PARAMS", "optional_settings",
 ]
+
+#: The optional spec fields set only when the spec gives them (left out, the instance keeps
+#: what it has): (field as messages name it, RDS parameter, kind).
+OPTIONAL_PARAMS = (
+    ("multiAZ", "MultiAZ", bool),
+    ("deletionProtection", "DeletionProtection", bool),
+    ("backup.retentionDays", "BackupRetentionPeriod", int),
+    ("backup.window", "PreferredBackupWindow", str),
+    ("maintenanceWindow", "PreferredMaintenanceWindow", str),
+)
+
+
+def optional_settings(spec):
+    """[(field, RDS parameter, value)] of the optional fields ``spec`` sets."""
+    found = []
+    for field, param, _kind in OPTIONAL_PARAMS:
+        head, _, leaf = field.partition(".")
+        value = spec.get(head)
+        if leaf:
+            value = value.get(leaf) if isinstance(value, dict) else None
+        if value is not None:
+            found.append((field, param, value))
+    return found
+
+
+def _same(param, wanted, actual):
+    """RDS answers maintenance windows in lower case; the spec may name days in any case."""
+    if param == "PreferredMaintenanceWindow" and isinstance(actual, str):
+        return wanted.lower() == actual.lower()
+    if isinstance(wanted, bool) or isinstance(actual, bool):
+        return wanted is actual
+    return wanted == actual
+
 
 TAG_UID = "st2-aws/uid"
 TAG_NAMESPACE = "st2-aws/namespace"
@@ -118,6 +152,8 @@ def create_params(identifier, namespace, name, uid, spec, instance_classes=None,
         params["EngineVersion"] = spec["engineVersion"]
     if spec.get("databaseName"):
         params["DBName"] = spec["databaseName"]
+    for _field, param, value in optional_settings(spec):
+        params[param] = value
     if db_subnet_group_name:
         params["DBSubnetGroupName"] = db_subnet_group_name
     if vpc_security_group_ids:
@@ -177,6 +213,18 @@ def modify_params(spec, instance, instance_classes=None):
             changes["EngineVersion"] = wanted
             if parse_version(wanted)[0] != parse_version(actual)[0]:
                 changes["AllowMajorVersionUpgrade"] = True
+    for _field, param, value in optional_settings(spec):
+        have = pending.get(param) if pending.get(param) is not None else instance.get(param)
+        if not _same(param, value, have):
+            changes[param] = value
+    window = spec.get("maintenanceWindow")
+    backup = spec.get("backup") if isinstance(spec.get("backup"), dict) else {}
+    running = (_text_or_none(pending.get("PreferredBackupWindow"))
+               or _text_or_none(instance.get("PreferredBackupWindow")))
+    if window and not backup.get("window") and running and windows_overlap(running, window):
+        return {}, ["spec.maintenanceWindow: %s overlaps (or touches) the instance's daily "
+                    "backup window %s, which RDS refuses; expected a window apart from it (or "
+                    "set spec.backup.window too)" % (window[:19], running[:11])], held
     if not changes:
         return {}, [], held
     changes["DBInstanceIdentifier"] = instance["DBInstanceIdentifier"]
@@ -206,4 +254,7 @@ def spec_differences(spec, instance, instance_classes=None):
     if wanted and running and not version_satisfies(wanted, running):
         found.append(("engineVersion", wanted, running,
                       not parse_version(running) or compare_versions(wanted, running) > 0))
+    for field, param, value in optional_settings(spec):
+        if not _same(param, value, actual.get(param)):
+            found.append((field, value, actual.get(param), True))
     return found

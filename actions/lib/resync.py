@@ -92,6 +92,12 @@ def _deletion_work(metadata, status, now):
     if FINALIZER not in (metadata.get("finalizers") or []):
         return None  # not held by the pack: nothing of ours to clean up
     phase = status.get("phase")
+    if phase == "Failed" and _condition(status, "Ready").get("reason") == "Terminal":
+        # e.g. RDS refused (deletion protection on): run again only once the spec changed.
+        generation = _int(metadata.get("generation"))
+        observed = _int(status.get("observedGeneration"))
+        return "delete after spec generation %d" % generation \
+            if generation is not None and (observed is None or generation > observed) else None
     if phase == "Failed":
         due, attempt = _retry_due(status, now)
         return "delete retry %d" % attempt if due else None
