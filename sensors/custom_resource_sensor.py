@@ -394,6 +394,7 @@ class _ResourceWatcher(object):
         # resourceVersion after one (a list of one object).
         self.stats = {"lists": 0, "watches": 0, "gone": 0, "errors": 0, "quiet": 0,
                       "checks": 0}
+        self._interrupted = False
 
     # ------------------------------------------------------------------ loop
     def run(self):
@@ -416,6 +417,13 @@ class _ResourceWatcher(object):
             except Exception as exc:  # pylint: disable=broad-except
                 if self.sensor.stopping():
                     break
+                if self._interrupted:
+                    self._interrupted = False
+                    self.log.debug("%s: the watch was interrupted (%s); watching again from "
+                                   "resourceVersion %s", self.label, type(exc).__name__,
+                                   self.state.cursor)
+                    need_list = need_list or self.state.cursor is None
+                    continue
                 if getattr(exc, "status", None) == 410:  # e.g. an expired list continue token
                     self.stats["gone"] += 1
                     need_list = True
@@ -440,7 +448,10 @@ class _ResourceWatcher(object):
         self._close_response()
 
     def interrupt(self):
-        """Unblock a read in progress (called when the sensor stops)."""
+        """Unblock a read in progress (called when the sensor stops). Whatever the read then
+        raises (a reset connection; under eventlet's green SSL, "Read on closed or unwrapped
+        SSL socket") is this interruption's, not an error of the API server's."""
+        self._interrupted = True
         self._close_response()
 
     def _load_state(self):
@@ -598,6 +609,7 @@ class _ResourceWatcher(object):
         """One watch from the cursor. True if it ended because nothing arrived for
         read_timeout seconds (see _after_silence); False when the server ended it."""
         self.stats["watches"] += 1
+        self._interrupted = False  # an interruption of an earlier watch is over
         silence_rv, self._silence_rv = _rv_number(self._silence_rv), None
         cursor = self.state.cursor
         response = self._call(watch=True, resource_version=cursor,
