@@ -121,3 +121,16 @@ def assert_ready(databases, name, run, generation, vault_client, consul_client, 
         "vault_path": status["vaultPath"], "region": config["region"], "uid": uid,
     }
     return instance, data["password"]
+
+
+def delete_instances_of(rds, namespace):
+    """Leave nothing behind in moto: the instances of ``namespace``'s Databases (deletion
+    protection turned off first)."""
+    for item in rds.describe_db_instances()["DBInstances"]:
+        tags = {t["Key"]: t["Value"] for t in item.get("TagList", [])}
+        if tags.get("st2-aws/namespace") == namespace:
+            if item.get("DeletionProtection"):
+                rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
+                                       DeletionProtection=False, ApplyImmediately=True)
+            rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
+                                   SkipFinalSnapshot=True)

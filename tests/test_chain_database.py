@@ -18,7 +18,8 @@ import pytest
 
 from lib.chain import MASK, run_workflow
 from lib.rds_params import db_instance_identifier
-from tests.database_world import Databases, assert_ready, instances_of, pack_config, tags_of
+from tests.database_world import (Databases, assert_ready, delete_instances_of, instances_of,
+                                  pack_config, tags_of)
 from tests.fixtures.database.support import all_steps, changing_calls, ensure_database_crd
 from tests.st2_rules_engine import matching_rules, render_action_parameters, rules
 from tests.workflow_paths import assert_run_follows
@@ -63,14 +64,7 @@ def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, r
     dbs = Databases(kube_api_client, kube_namespace, vault_path, consul_prefix)
     yield dbs
     # Leave nothing behind in moto: instances of this namespace's resources.
-    for item in rds.describe_db_instances()["DBInstances"]:
-        tags = {t["Key"]: t["Value"] for t in item.get("TagList", [])}
-        if tags.get("st2-aws/namespace") == kube_namespace:
-            if item.get("DeletionProtection"):
-                rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
-                                       DeletionProtection=False, ApplyImmediately=True)
-            rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
-                                   SkipFinalSnapshot=True)
+    delete_instances_of(rds, kube_namespace)
 
 
 class SensorFeed:

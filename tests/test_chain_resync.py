@@ -15,7 +15,8 @@ from kubernetes import client
 import lib.resync
 from lib.chain import run_workflow
 from lib.kube import ADDED, to_payload
-from tests.database_world import Databases, assert_ready, instances_of, pack_config
+from tests.database_world import (Databases, assert_ready, delete_instances_of, instances_of,
+                                  pack_config)
 from tests.fixtures.database.support import all_steps, ensure_database_crd
 from tests.workflow_paths import assert_run_follows
 
@@ -54,14 +55,7 @@ def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, a
     dbs = Databases(kube_api_client, kube_namespace, vault_path, consul_prefix)
     yield dbs
     rds = aws("rds")
-    for item in rds.describe_db_instances()["DBInstances"]:
-        tags = {t["Key"]: t["Value"] for t in item.get("TagList", [])}
-        if tags.get("st2-aws/namespace") == kube_namespace:
-            if item.get("DeletionProtection"):
-                rds.modify_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
-                                       DeletionProtection=False, ApplyImmediately=True)
-            rds.delete_db_instance(DBInstanceIdentifier=item["DBInstanceIdentifier"],
-                                   SkipFinalSnapshot=True)
+    delete_instances_of(rds, kube_namespace)
 
 
 def provision(databases, name, config, **spec):

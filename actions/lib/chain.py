@@ -705,15 +705,22 @@ def _database_delete(run, resource, cause=""):  # pylint: disable=too-many-retur
     return "succeeded", ctx
 
 
+def _assume_role(run, region):
+    """The assume_role task of the reconcile and resync workflows: (credentials, None), or
+    (None, the workflow's error) when it failed."""
+    step = run.step("assume_role", "aws.assume_role", region=region)
+    if not step.ok:
+        return None, ("assuming the AWS role failed (check the pack config role_arn): "
+                      + step.error)
+    return step.value["credentials"], None
+
+
 # -- actions/workflows/reconcile_databases.yaml --------------------------------------------------
 def _reconcile_databases(run, region=""):
     out = {"in_sync": [], "drift": [], "missing": [], "orphans": [], "resync": [], "error": None}
-    step = run.step("assume_role", "aws.assume_role", region=region)
-    if not step.ok:
-        out["error"] = ("assuming the AWS role failed (check the pack config role_arn): "
-                        + step.error)
+    credentials, out["error"] = _assume_role(run, region)
+    if out["error"]:
         return "failed", out
-    credentials = step.value["credentials"]
     step = run.step("list_instances", "aws.boto3action", service="rds",
                     action_name="describe_db_instances", region=region,
                     credentials=credentials, paginate=True)
@@ -746,12 +753,9 @@ def _database_resync(run, full=True, region="", namespace="", concurrency=4):
     run.step("start", CORE_NOOP)
     credentials = {}
     if full:
-        step = run.step("assume_role", "aws.assume_role", region=region)
-        if not step.ok:
-            out["error"] = ("assuming the AWS role failed (check the pack config role_arn): "
-                            + step.error)
+        credentials, out["error"] = _assume_role(run, region)
+        if out["error"]:
             return "failed", out
-        credentials = step.value["credentials"]
     step = run.step("select", "aws.database_resync_plan", full=full, credentials=credentials,
                     region=region, namespace=namespace)
     if not step.ok:

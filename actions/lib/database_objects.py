@@ -47,30 +47,37 @@ def _quote(value):
     return text if len(text) <= 80 else text[:80] + "..."
 
 
-def ready_condition(conditions, phase, message, observed_generation, now, reason=None):
-    """``conditions`` with the ``Ready`` condition set for ``phase`` (others kept as they are).
-
-    Ready is "True" only in phase Ready; its reason is ``reason`` (e.g. Recoverable or Terminal
-    for a Failed phase), by default the phase. lastTransitionTime changes only when the
-    condition's status does, as Kubernetes conventions ask.
-    """
-    status = "True" if phase == "Ready" else "False"
-    message = bounded(message, STATUS_LIMITS["message"])
+def _with_condition(conditions, kind, status, reason, message, observed_generation, now):
+    """``conditions`` (anything: odd entries dropped, old messages bounded) with condition
+    ``kind`` set; lastTransitionTime changes only when its status does, as Kubernetes
+    conventions ask. Returns (the other conditions, the new one, the old one's index)."""
     conditions = [dict(c) for c in (conditions if isinstance(conditions, list) else [])
                   if isinstance(c, dict)]
     for condition in conditions:  # written before the CRD bounded them
         if isinstance(condition.get("message"), str):
             condition["message"] = bounded(condition["message"], STATUS_LIMITS["message"])
-    old = next((c for c in conditions if c.get("type") == "Ready"), None)
-    reason = bounded(reason or phase, STATUS_LIMITS["reason"])
-    new = {"type": "Ready", "status": status, "reason": reason, "message": message,
-           "lastTransitionTime": now}
+    index = next((i for i, c in enumerate(conditions) if c.get("type") == kind), None)
+    old = conditions[index] if index is not None else None
+    new = {"type": kind, "status": status, "reason": bounded(reason, STATUS_LIMITS["reason"]),
+           "message": bounded(message, STATUS_LIMITS["message"]), "lastTransitionTime": now}
     if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
         new["lastTransitionTime"] = old["lastTransitionTime"]
     if observed_generation is not None:
         new["observedGeneration"] = observed_generation
     elif old is not None and "observedGeneration" in old:
         new["observedGeneration"] = old["observedGeneration"]
+    return conditions, new, index
+
+
+def ready_condition(conditions, phase, message, observed_generation, now, reason=None):
+    """``conditions`` with the ``Ready`` condition set for ``phase`` (others kept as they are).
+
+    Ready is "True" only in phase Ready; its reason is ``reason`` (e.g. Recoverable or Terminal
+    for a Failed phase), by default the phase. It comes first.
+    """
+    conditions, new, _ = _with_condition(conditions, "Ready",
+                                         "True" if phase == "Ready" else "False",
+                                         reason or phase, message, observed_generation, now)
     others = [c for c in conditions if c.get("type") != "Ready"]
     return ([new] + others)[:STATUS_LIMITS["conditions"]]
 
@@ -84,20 +91,9 @@ def progressing_condition(conditions, phase, message, observed_generation, now):
     at work (Pending, Provisioning, Updating, Deleting), else False. Its lastTransitionTime is
     when the current run began (or ended): the resync tells a run that died from a long one by
     it. Kept where it is in the list, after Ready when new."""
-    status = "True" if phase in IN_PROGRESS_PHASES else "False"
-    conditions = [dict(c) for c in (conditions if isinstance(conditions, list) else [])
-                  if isinstance(c, dict)]
-    index = next((i for i, c in enumerate(conditions) if c.get("type") == "Progressing"), None)
-    old = conditions[index] if index is not None else None
-    new = {"type": "Progressing", "status": status,
-           "reason": bounded(phase, STATUS_LIMITS["reason"]),
-           "message": bounded(message, STATUS_LIMITS["message"]), "lastTransitionTime": now}
-    if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
-        new["lastTransitionTime"] = old["lastTransitionTime"]
-    if observed_generation is not None:
-        new["observedGeneration"] = observed_generation
-    elif old is not None and "observedGeneration" in old:
-        new["observedGeneration"] = old["observedGeneration"]
+    conditions, new, index = _with_condition(
+        conditions, "Progressing", "True" if phase in IN_PROGRESS_PHASES else "False", phase,
+        message, observed_generation, now)
     if index is not None:
         conditions[index] = new
     else:
