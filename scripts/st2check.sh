@@ -27,10 +27,11 @@ if ! dpkg-query -W -f='${Status}' libldap2-dev libsasl2-dev 2>/dev/null | grep -
     || echo "st2check: could not install libldap2-dev libsasl2-dev; st2-auth-ldap will be missing"
 fi
 
-# install (again) only when the snapshot changed or the install is broken
+# install (again) only when the snapshot changed or the install is incomplete (st2-auth-ldap is
+# left out by install.sh when Debian's LDAP headers were missing at the time)
 snapshot=$TOOLS/../st2src/COMMITS
 if cmp -s "$snapshot" "$ST2CHECK/src/COMMITS" 2>/dev/null &&
-    "$ST2CHECK/venv/bin/python" -c 'import st2common, st2reactor, st2actions, orquesta' 2>/dev/null; then
+    "$ST2CHECK/venv/bin/python" -c 'import st2common, st2reactor, st2actions, orquesta, st2rbac_backend, st2auth_ldap' 2>/dev/null; then
   say "StackStorm already installed in $ST2CHECK from the same snapshot"
 else
   say "installing StackStorm from $TOOLS/../st2src into $ST2CHECK (2-5 minutes)"
