@@ -299,11 +299,7 @@ class PrefixSync:
         transaction would have made; a key moved meanwhile is read and decided again."""
         key, outcome, source, target = write
         try:
-            if outcome == "delete":
-                done = self.target.delete(key, cas=target[1])
-            else:
-                done = self.target.put(key, source[0], cas=0 if target is None else target[1],
-                                       flags=marker(source[0]))
+            done = self._cas_write(key, outcome, source, target)
         except Unreachable:
             raise
         except ConsulError as exc:
@@ -313,6 +309,14 @@ class PrefixSync:
             self._record(key, outcome, None)
         else:
             self._one(key)
+
+    def _cas_write(self, key, outcome, source, target):
+        """Write (or delete) one key by the plain KV API with check-and-set on the target's
+        ModifyIndex (0: the key must not exist yet); True when done."""
+        if outcome == "delete":
+            return self.target.delete(key, cas=target[1])
+        return self.target.put(key, source[0], cas=0 if target is None else target[1],
+                               flags=marker(source[0]))
 
     def _refused(self, key, outcome, source, error):
         if outcome == "delete":
@@ -334,15 +338,10 @@ class PrefixSync:
             source, target = self.source.entry(key), self.target.entry(key)
             outcome, reason = decide(source, target, self.overwrite)
             try:
-                if outcome in ("create", "update", "adopt"):
-                    done = self.target.put(key, source[0],
-                                           cas=0 if target is None else target[1],
-                                           flags=marker(source[0]))
-                elif outcome == "delete":
-                    done = self.target.delete(key, cas=target[1])
-                else:
+                if outcome not in ("create", "update", "adopt", "delete"):
                     self._record(key, outcome, reason)
                     return
+                done = self._cas_write(key, outcome, source, target)
             except Unreachable:
                 raise
             except ConsulError as exc:
