@@ -21,7 +21,7 @@ __all__ = ["ConsulSync"]
 
 class ConsulSync(BaseAction):
     def run(self, target, prefix, source="", keys=None, dry_run=False, delete_extra=False,
-            overwrite_conflicts=False, observed_at=0):
+            overwrite_conflicts=False, observed_at=0, changed_after=0):
         source, target = source or "", target or ""
         check_prefix(prefix)
         if source == target:
@@ -40,7 +40,7 @@ class ConsulSync(BaseAction):
         result = dict(report, source=source, target=target, prefix=prefix, dry_run=dry_run,
                       keys=len(keys) if keys else None,
                       seconds=round(time.time() - started, 3),
-                      lag_seconds=lag_seconds(observed_at))
+                      lag_seconds=lag_seconds(changed_after or observed_at))
         self.logger.info(
             "consul sync %s -> %s %s%s: created %d, updated %d, deleted %d, unchanged %d, "
             "conflicts %d, only in target %d, failed %d%s", source or "default", target, prefix,

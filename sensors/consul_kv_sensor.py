@@ -14,9 +14,18 @@ Without a saved state (first start, or a layout it does not know), or when the a
 goes backwards (an agent restarted without its data, a snapshot restored), it dispatches one
 trigger with ``full_resync`` true and no keys: the rule then syncs the whole prefix.
 
-After a change is dispatched the next blocking query waits ``consul_sync_batch_seconds``
-(0.5 s by default), so that the changes of a burst go in a few triggers rather than one
-execution each; that is also the most it adds to the lag.
+The blocking query is always in flight while the sensor runs, and Consul answers it as soon as
+the index moves, so an answer's time is when its first change was made (to the agent's
+reaction). After a dispatch, changes within ``consul_sync_batch_seconds`` (0.5 s by default)
+are held until the window ends and go in one trigger (one more query then reads them all), so
+that a burst makes a few executions rather than one per change; that is also the most the
+window adds to the lag.
+
+Each trigger says when its changes can have been made at the earliest, as far as the sensor
+knows (``changed_after``, where the sync's ``lag_seconds`` starts): the first answer of a held
+window; after a retry or a restart (the state records when the sensor last looked), the end of
+its previous look, since changes may have waited since; else the answer itself
+(``observed_at``).
 
 Errors (agent unreachable, ACL refusal) are logged once until resolved and retried with backoff
 (1 s doubling to 30 s); a blocking query that answers nothing for longer than its wait plus
@@ -109,6 +118,14 @@ class _Follower:
         self.known = None  # {key: ModifyIndex}; None: no state (first start)
         self.failing = None
         self.dispatched = 0
+        # When the sensor last had an answer (epoch; None: never, or a state without it) and
+        # whether it stopped listening since (a retry, a restart): then changes may have
+        # waited since that answer, else the blocking query was listening.
+        self.looked_at = None
+        self.paused = True
+        self.observed = (0.0, 0.0)  # (answered, changed after) of the answer being handled
+        self.hold_until = 0.0  # end of the batch window after a dispatch (epoch)
+        self.first_change = None  # the first answer with a change in that window (epoch)
 
     # -- state
     def load(self):
@@ -124,11 +141,13 @@ class _Follower:
             return 0
         self.index = int(state.get("index") or 0)
         self.known = dict(state.get("keys") or {})
+        at = state.get("at")
+        self.looked_at = float(at) if isinstance(at, (int, float)) and at > 0 else None
         return len(self.known)
 
     def save(self):
         state = {"v": STATE_VERSION, "prefix": self.entry["prefix"], "index": self.index,
-                 "keys": self.known or {}}
+                 "keys": self.known or {}, "at": self.looked_at}
         try:
             with self.sensor.datastore_lock:
                 self.sensor.sensor_service.set_value(self.state_key, _encode(state), local=True)
@@ -153,18 +172,28 @@ class _Follower:
                     self.logger.error("consul sync: cannot follow %s (retrying every %.0f s at "
                                       "most): %s", self.label, self.sensor.backoff_max, message)
                     self.failing = message
+                self.paused = True
                 self.sensor.wait(delay)
                 delay = min(delay * 2, self.sensor.backoff_max)
                 continue
+            answered = time.time()
             if self.sensor.stopping():
                 return  # an answer after cleanup(): the next run handles it from the state
             if self.failing:
                 self.logger.info("consul sync: following %s again", self.label)
                 self.failing = None
             delay = self.sensor.backoff_initial
-            if self.handle(index, items) and self.sensor.batch_seconds:
+            hold = self.hold_until - answered
+            if hold > 0 and int(index or 0) != self.index:
+                # A change within batch_seconds of the last dispatch, made about now: the
+                # window's other changes join it, read by one more query at its end (the
+                # old index answers at once).
+                self.first_change = self.first_change or answered
+                self.sensor.wait(hold)
+                continue
+            if self.handle(index, items, answered) and self.sensor.batch_seconds:
                 # Changes of the next batch_seconds go in one trigger (an execution each).
-                self.sensor.wait(self.sensor.batch_seconds)
+                self.hold_until = time.time() + self.sensor.batch_seconds
 
     def _query(self):
         wait = self.sensor.wait_seconds
@@ -173,10 +202,17 @@ class _Follower:
             kwargs.update(index=self.index, wait="%ds" % wait)
         return self.client.kv.get(self.entry["prefix"], **kwargs)
 
-    def handle(self, index, items):
-        """One answer of the blocking query: dispatch what changed, then remember it. Returns
-        whether anything was dispatched."""
+    def handle(self, index, items, answered=None):
+        """One answer of the blocking query (received at epoch ``answered``): dispatch what
+        changed, then remember it. Returns whether anything was dispatched."""
         index = int(index or 0)
+        answered = round(answered or time.time(), 3)
+        # The earliest the changes in this answer can have been made, as far as the sensor
+        # knows (see the top): the first answer of a batch window; after a retry or a
+        # restart, the end of its previous look; else this answer.
+        since = self.first_change or (self.looked_at if self.paused else None) or answered
+        self.observed = (answered, round(min(since, answered), 3))
+        self.first_change = None
         now = {item["Key"]: item["ModifyIndex"] for item in items or []}
         dispatched = self.dispatched
         if self.known is None or index < self.index:
@@ -194,6 +230,7 @@ class _Follower:
             if changed:
                 self.logger.debug("consul sync: %d key(s) of %s changed at index %d",
                                   len(changed), self.label, index)
+        self.looked_at, self.paused = answered, False
         if index != self.index or self.known is None:  # else a blocking query timed out
             self.known = now
             self.index = max(index, 1)  # never 0 (Consul's blocking-query rule)
@@ -201,9 +238,10 @@ class _Follower:
         return self.dispatched > dispatched
 
     def _dispatch(self, keys, index, full_resync=False):
+        observed_at, changed_after = self.observed
         payload = {"source": self.entry["source"], "target": self.entry["target"],
                    "prefix": self.entry["prefix"], "changed_keys": keys, "full_resync": full_resync,
-                   "index": index, "observed_at": round(time.time(), 3)}
+                   "index": index, "observed_at": observed_at, "changed_after": changed_after}
         self.sensor.dispatch(payload)
         self.dispatched += 1
 

@@ -127,11 +127,13 @@ def test_rendered_parameters_are_cast_to_every_type_the_action_declares():
     assert render_action_parameters(rules()["consul_sync"], payload) == {
         "source": "", "target": "green", "prefix": "apps/",
         "keys": ["apps/shop/db", "apps/shop/flags"], "delete_extra": False,
-        "observed_at": 1764460800.123}
-    payload.update(full_resync=True, observed_at=0)
+        "observed_at": 1764460800.123, "changed_after": 1764460800.012}
+    payload.update(full_resync=True, observed_at=0, changed_after=0)
     rendered = render_action_parameters(rules()["consul_sync"], payload)
-    assert (rendered["delete_extra"], rendered["observed_at"]) == (True, 0.0)
+    assert (rendered["delete_extra"], rendered["observed_at"], rendered["changed_after"]) == (
+        True, 0.0, 0.0)
     assert isinstance(rendered["observed_at"], float)
+    assert isinstance(rendered["changed_after"], float)
 
 
 def test_evaluator_follows_st2_semantics():

@@ -37,7 +37,7 @@ def test_the_rule_gives_the_payload_to_the_action():
     assert params == {"source": "", "target": "green", "prefix": "apps/",
                       "keys": ["apps/shop/db", "apps/shop/flags"], "dry_run": False,
                       "delete_extra": False, "overwrite_conflicts": False,
-                      "observed_at": 1764460800.123}
+                      "observed_at": 1764460800.123, "changed_after": 1764460800.012}
     payload.update(changed_keys=[], full_resync=True)
     params = action_params(load_action("consul_sync"), rule_parameters(payload))
     assert (params["keys"], params["delete_extra"]) == ([], True)
@@ -152,11 +152,17 @@ def test_a_restart_dispatches_what_changed_while_it_was_down(agents):
         assert kv_snapshot(b, prefix) == values
     service = loop.service
     keys = sorted(values)
+    import time
+
+    down_since = time.time()
     a.kv.put(keys[0], "changed while down")
     a.kv.delete(keys[1])
     with SyncLoop(config, service=service) as again:
         [(payload, ok, result)] = again.wait_results(1)
         assert (payload["full_resync"], payload["changed_keys"]) == (False, [keys[0], keys[1]])
+        # the lag starts at the last look the state recorded, before the changes were made
+        assert 0 < payload["changed_after"] <= down_since < payload["observed_at"]
+        assert result["lag_seconds"] >= payload["observed_at"] - down_since
         assert ok and (result["updated"], result["deleted"]) == ([keys[0]], [keys[1]])
     snapshot = kv_snapshot(b, prefix)
     assert snapshot[keys[0]] == "changed while down" and keys[1] not in snapshot
@@ -165,6 +171,46 @@ def test_a_restart_dispatches_what_changed_while_it_was_down(agents):
     # the state is kept under a name st2api can address
     assert [k for k in service.datastore_service._datastore_items  # pylint: disable=W0212
             if "consul_sync." in k]
+
+
+@pytest.mark.integration
+def test_lag_seconds_counts_from_the_change_including_the_batch_window(agents):
+    """A change made within consul_sync_batch_seconds of a dispatch is held until the window
+    ends; the sync's lag_seconds counts from the change (the blocking query's answer: it
+    listens all the time), so it includes that wait and matches the lag measured from the
+    write on A to the value on B; a change made while nothing is held is reported as it is."""
+    import time
+
+    config, a, b, prefix = agents
+    config = dict(config, consul_sync_batch_seconds=1.0)
+    values = seed_prefix(a, prefix, 5)
+    keys = sorted(values)
+    with SyncLoop(config) as loop:
+        loop.wait_results(1)
+        watcher = KVWatcher(b, prefix, wait="2s").start()
+        time.sleep(1.5)  # the window after the first trigger is over
+
+        def write(key, value):
+            watcher.expect(key, value, time.monotonic())
+            a.kv.put(key, value)
+
+        write(keys[0], "not held")
+        deadline = time.monotonic() + 30
+        while len(loop.triggers) < 2:  # its trigger is out: a window of 1 s begins
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        write(keys[1], "held")  # made in the window: held until it ends
+        results = loop.wait_results(3)
+        assert watcher.wait_done(30)
+        watcher.close()
+    assert [p["changed_keys"] for p in loop.triggers[1:]] == [[keys[0]], [keys[1]]]
+    (first, _, first_result), (held, _, held_result) = results[1:]
+    assert first["changed_after"] == first["observed_at"]
+    assert abs(first_result["lag_seconds"] - watcher.lags[keys[0]]) < 0.25
+    # held: seen at once (changed_after), dispatched at the window's end (observed_at)
+    real = watcher.lags[keys[1]]
+    assert held["observed_at"] - held["changed_after"] >= 0.5 and real >= 0.5
+    assert abs(held_result["lag_seconds"] - real) < 0.25
 
 
 @pytest.mark.integration

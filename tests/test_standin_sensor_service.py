@@ -4,7 +4,8 @@
 from tests.sensor_service import SensorService
 
 GOOD = {"source": "", "target": "green", "prefix": "apps/", "changed_keys": ["apps/a"],
-        "full_resync": False, "index": 7, "observed_at": 1.5}
+        "full_resync": False, "index": 7, "observed_at": 1.5,
+        "changed_after": 1.0}
 
 
 def test_a_payload_its_trigger_type_refuses_is_dropped_not_dispatched():

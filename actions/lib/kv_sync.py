@@ -370,8 +370,9 @@ class PrefixSync:
                            key, outcome)
 
 
-def lag_seconds(observed_at, now=None):
-    """Seconds from the sensor seeing a change (epoch ``observed_at``) to now; None if unknown."""
-    if not observed_at:
+def lag_seconds(changed_after, now=None):
+    """Seconds from the earliest a change can have been made on the source (epoch
+    ``changed_after``, from the sensor's trigger) to now; None if unknown (a run by hand)."""
+    if not changed_after:
         return None
-    return round(max(0.0, (now or time.time()) - float(observed_at)), 3)
+    return round(max(0.0, (now or time.time()) - float(changed_after)), 3)
