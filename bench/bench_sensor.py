@@ -12,6 +12,14 @@
         On a private kube stack: the API server stopped for outages of different lengths up to
         ``--longest`` seconds; after each, the time from the API server answering again (its
         first successful create) to the sensor's first event.
+    bench_sensor.py state [--known 1000,10000,100000] [--open-key-bytes B]
+        The state's cost per change, without an API server: a StateStore (the sensor's own)
+        over a datastore double that counts writes and the bytes of the values stored, with
+        N objects known (a compacted state), then changes in flushes as the sensor makes them:
+        new objects in bursts of small batches (1, 5, 50 per flush) and modifications one per
+        flush, for at least one whole compaction cycle, so that the compactions' share is in
+        the figures; side by side with the plain layout (one datastore key per object: one
+        write of its record per change), and what a restart then reads.
     bench_sensor.py two [--objects 6000]
         Two sensor instances on one datastore and one API server, overlapping as a Deployment's
         rolling update makes them, then the second alone: duplicate triggers, writes by each,
@@ -591,10 +599,143 @@ def two(args):
 
 
 # ---------------------------------------------------------------------------- main
+# ---------------------------------------------------------------------------- state cost
+class CountingDatastore(object):
+    """The datastore calls StateStore makes, in memory, counting writes and the bytes of the
+    values written (what st2 sends to st2api and MongoDB stores), as st2's list_values pages
+    (100 keys per call)."""
+
+    page = 100
+
+    def __init__(self):
+        self.values = {}
+        self.writes = self.bytes = self.lists = 0
+
+    def set_value(self, name, value, local=True, **_):
+        self.values[name] = value
+        self.writes += 1
+        self.bytes += len(value)
+
+    def get_value(self, name, local=True, **_):
+        return self.values.get(name)
+
+    def delete_value(self, name, local=True, **_):
+        return self.values.pop(name, None) is not None
+
+    def list_values(self, local=True, prefix=None, offset=0, **_):
+        from types import SimpleNamespace
+
+        self.lists += 1
+        names = sorted(n for n in self.values if n.startswith(prefix or ""))
+        return [SimpleNamespace(name=n, value=self.values[n])
+                for n in names[offset:offset + self.page]]
+
+
+def state_payload(index, rv, generation=1):
+    """A Database's trigger payload as the sensor stores it (tests/fixtures/k8s)."""
+    name = "db-%06d" % index
+    return {"uid": str(uuid.UUID(int=index + 1)), "api_version": "dbaas.stackstorm.com/v1alpha1",
+            "kind": "Database", "namespace": "team-%03d" % (index % 500), "name": name,
+            "resource_version": str(rv), "generation": generation,
+            "labels": {"app": name}, "annotations": {}, "finalizers": ["dbaas.stackstorm.com/rds"],
+            "deletion_timestamp": None,
+            "spec": {"engine": "postgres", "engineVersion": "15.4", "instanceSize": "medium",
+                     "storageGB": 20, "masterUsername": "dbadmin", "deletionPolicy": "Snapshot"},
+            "status": {"phase": "Ready", "observedGeneration": generation,
+                       "dbInstanceIdentifier": "team-%03d-%s" % (index % 500, name),
+                       "endpoint": "%s.local:5432" % name, "port": 5432},
+            "pruned_fields": []}
+
+
+def state_cost(known, kind, per_flush, changes):
+    """(writes, bytes written, compactions, keys, list calls to restart) for ``changes`` in
+    flushes of ``per_flush``, from a compacted state of ``known`` objects; and the same for the
+    plain layout."""
+    from cr_state import ResourceState, record_text
+    from cr_store import StateStore, encode
+
+    resource = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases",
+                "namespace": None}
+    datastore = CountingDatastore()
+    state = ResourceState(resource)
+    store = StateStore(datastore, state)
+    rv = 1
+    for i in range(known):
+        state.put(state_payload(i, rv))
+        rv += 1
+    state.take_pending()
+    if store.gen == 0:  # below the compaction threshold: compact once, as a settled state is
+        store._start_compaction()  # pylint: disable=protected-access
+        while store.compaction_step():
+            pass
+    base_writes, base_bytes, base_compactions = (datastore.writes, datastore.bytes,
+                                                 store.stats["compactions"])
+    plain = {"writes": 0, "bytes": 0}
+    rng = random.Random(known)
+    done = 0
+    while done < changes:
+        for _ in range(min(per_flush, changes - done)):
+            if kind == "new":
+                payload = state_payload(known + done, rv)
+            else:
+                payload = state_payload(rng.randrange(known), rv, generation=2)
+            rv += 1
+            state.put(payload)
+            plain["writes"] += 1
+            plain["bytes"] += len(encode(record_text(payload)))
+            done += 1
+        store.flush()
+        while store.compaction_step():  # the sensor writes a compaction's chunks in turn
+            pass
+    writes, written = datastore.writes - base_writes, datastore.bytes - base_bytes
+    lists0 = datastore.lists
+    StateStore(datastore, ResourceState(resource)).load()
+    restart_lists = datastore.lists - lists0
+    keys = len(datastore.values)
+    objects = known + (changes if kind == "new" else 0)
+    return {"writes": writes, "bytes": written,
+            "compactions": store.stats["compactions"] - base_compactions, "keys": keys,
+            "lists": restart_lists, "plain_writes": plain["writes"],
+            "plain_bytes": plain["bytes"], "plain_keys": objects,
+            "plain_lists": objects // CountingDatastore.page + 1}
+
+
+def state(args):
+    from cr_store import StateStore
+
+    if args.open_key_bytes:
+        StateStore.open_key_bytes = args.open_key_bytes
+    print("open journal key rewritten while under %d bytes of text (--open-key-bytes; 65536, "
+          "the journal key's size, is how 0.7.0 wrote)" % StateStore.open_key_bytes)
+    rows = []
+    for known in [int(k) for k in args.known.split(",")]:
+        # enough changes for a whole compaction cycle (the journal reaches half the snapshot)
+        cycle = max(2000, known // 2 + 1000)
+        for kind, per_flush in (("new", 1), ("new", 5), ("new", 50), ("modified", 1)):
+            started = time.monotonic()
+            cost = state_cost(known, kind, per_flush, cycle)
+            rows.append((known, kind, per_flush, cycle, cost, time.monotonic() - started))
+            c = cost
+            print("known %6d  %-8s %2d/flush  %6d changes: writes/change %.3f  bytes/change "
+                  "%5.0f  (%d compactions; %d keys, %d list calls to restart)  |  plain: "
+                  "writes/change %.3f  bytes/change %4.0f  (%d keys, %d list calls)  ratio "
+                  "bytes %.2fx  [%.0f s]"
+                  % (known, kind, per_flush, cycle, c["writes"] / cycle, c["bytes"] / cycle,
+                     c["compactions"], c["keys"], c["lists"], c["plain_writes"] / cycle,
+                     c["plain_bytes"] / cycle, c["plain_keys"], c["plain_lists"],
+                     (c["bytes"] / cycle) / (c["plain_bytes"] / cycle),
+                     time.monotonic() - started), flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", nargs="?", default="burst",
-                        choices=["burst", "reconnect", "two", "_sensor-process"])
+                        choices=["burst", "reconnect", "two", "state", "_sensor-process"])
+    parser.add_argument("--known", default="1000,10000,100000",
+                        help="state: objects known before the changes, comma-separated")
+    parser.add_argument("--open-key-bytes", type=int, default=0,
+                        help="state: the store's open_key_bytes (65536: as 0.7.0 wrote)")
     parser.add_argument("--objects", type=int, default=None,
                         help="Databases to create (burst: 10000, two: 6000)")
     parser.add_argument("--private", action="store_true", help="use a private kube stack")
@@ -619,7 +760,7 @@ def main():
     args = parser.parse_args()
     if args.objects is None:
         args.objects = 6000 if args.mode == "two" else 10000
-    {"burst": burst, "reconnect": reconnect, "two": two,
+    {"burst": burst, "reconnect": reconnect, "two": two, "state": state,
      "_sensor-process": sensor_process}[args.mode](args)
 
 

@@ -27,8 +27,12 @@ two sets of key names (G%2), so a compaction never overwrites the snapshot it re
 neither needs deletes: a key of another generation is recognised by its header and ignored
 until it is overwritten. The meta key is the commit point of a compaction.
 
-Journal keys are written in order; the last one ("open") is rewritten by each batch until it
-holds ``journal_key_bytes`` of text, then a new one is opened. Snapshot chunks hold up to
+Journal keys are written in order. The last one ("open") takes the next batch while it holds
+less than ``open_key_bytes`` (4 KiB) of text, and is rewritten with it; else the batch opens a
+new key. A large batch fills keys up to ``journal_key_bytes`` each. So a trickle of single
+changes costs its own line plus 2 KiB of text per write on average (about 1.6 times one key per
+object, compressed), a burst far less, and neither grows with the objects known
+(``bench/bench_sensor.py state``). Snapshot chunks hold up to
 ``chunk_bytes`` of text. Key names hold no "/" (st2api cannot address them, see
 tests/st2_datastore_rules.py).
 """
@@ -80,6 +84,7 @@ class StateStore(object):
     """
 
     journal_key_bytes = 64 * 1024
+    open_key_bytes = 4 * 1024
     chunk_bytes = 256 * 1024
     compact_ratio = 0.5
     compact_min_bytes = 512 * 1024
@@ -259,6 +264,11 @@ class StateStore(object):
         next flush writes the same keys again (and empties any left past its last one)."""
         opened, open_bytes, index = dict(self._open), self._open_bytes, self.jindex
         sealed_bytes = 0
+        if open_bytes >= self.open_key_bytes:
+            # A small batch does not rewrite a key of earlier batches past this size: its
+            # changes open the next key (so a trickle of changes costs its own lines, plus at
+            # most this much, per write).
+            sealed_bytes, index, opened, open_bytes = open_bytes, index + 1, {}, 0
         parity = self.jgen % 2
         for count, (uid, packed) in enumerate(changes.items(), 1):
             line = self._line(uid, packed)
