@@ -3,6 +3,9 @@ servers: namespaces picked by label, a dry run, the real run, the reports and to
 way it can stop. Every run's task path is one of tests/fixtures/workflows/paths.yaml, which
 tests/test_workflows_static.py walks through the workflow's YAML."""
 
+import collections
+import threading
+
 import pytest
 from kubernetes import client
 
@@ -138,3 +141,113 @@ def test_conflicts_fail_the_workflow_naming_the_namespace_and_the_way_out(migrat
             if s["task"] == "migrate"] == [True, True]
     plan = run(config, target_cluster="b", namespaces=names, dry_run=True)
     assert plan["status"] == "succeeded", plan["output"]
+
+
+# --- issue 6: concurrency namespaces at once --------------------------------------------------
+
+class InFlight:
+    """A call_hook counting the migrate items running at the same time. An item in ``wait_for``
+    waits (20 s at most) until the item given has started, or has been recorded (on_step)."""
+
+    def __init__(self, wait_for=None, recorded=None):
+        self.wait_for = wait_for or {}  # item index -> item index that must have started
+        self.recorded = recorded or {}  # item index -> item index that must have been recorded
+        self.lock = threading.Lock()
+        self.started = collections.defaultdict(threading.Event)
+        self.done = collections.defaultdict(threading.Event)
+        self.running, self.most, self.order = 0, 0, []
+        self.met = {}
+
+    def hook(self, task, ref, params, call):
+        if task != "migrate":
+            return call()
+        names = self.names
+        index = names.index(params["namespace"])
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.order.append(index)
+        self.started[index].set()
+        try:
+            if index in self.wait_for:
+                self.met[index] = self.started[self.wait_for[index]].wait(20)
+            if index in self.recorded:
+                self.met[index] = self.done[self.recorded[index]].wait(20)
+            return call()
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def on_step(self, record):
+        if record["task"] == "migrate":
+            self.done[record["item"]].set()
+
+
+@pytest.fixture
+def three(migration, kube_api_client, kube_b_api_client):
+    """The two namespaces of ``migration`` and a third, in that order."""
+    third = unique()
+    seed_namespace(kube_api_client, third)
+    yield migration["names"] + [third]
+    for api_client in (kube_api_client, kube_b_api_client):
+        try:
+            client.CoreV1Api(api_client).delete_namespace(third)
+        except client.ApiException:
+            pass
+
+
+def test_concurrency_namespaces_are_migrated_at_once_with_the_result_of_one_at_a_time(
+        migration, three):
+    config = migration["config"]
+
+    def run_with(concurrency, **inputs):
+        in_flight = InFlight(wait_for={0: 1} if concurrency > 1 else {})
+        in_flight.names = three
+        result = run_workflow("cluster_migrate", config=config, call_hook=in_flight.hook,
+                              on_step=in_flight.on_step, inputs=dict(
+                                  inputs, target_cluster="b", namespaces=three,
+                                  concurrency=concurrency))
+        assert_run_follows(result, "listed")
+        # the steps and the reports in item order, whatever the order they ended in
+        assert [s["item"] for s in result["steps"] if s["task"] == "migrate"] == [0, 1, 2]
+        assert [r["namespace"] for r in result["output"]["namespaces"]] == three
+        return result, in_flight
+
+    one_plan, one = run_with(1, dry_run=True)
+    assert one.most == 1
+    plan, at_once = run_with(2, dry_run=True)
+    assert at_once.met == {0: True}  # the first item saw the second start
+    assert at_once.most == 2  # never more than concurrency
+    assert plan["output"] == one_plan["output"]
+    assert plan["output"]["totals"] == totals(create=33, skipped=6)
+
+    done, at_once = run_with(2)
+    assert (at_once.met, at_once.most) == ({0: True}, 2)
+    assert done["status"] == "succeeded", done["output"]
+    assert done["output"]["totals"] == totals(create=33, skipped=6)
+    for report, planned in zip(done["output"]["namespaces"], plan["output"]["namespaces"]):
+        assert report["kinds"] == planned["kinds"]
+    again, _ = run_with(1)
+    assert again["output"]["totals"] == totals(unchanged=33, skipped=6)
+
+
+def test_after_a_failed_namespace_no_further_one_starts_those_running_finish(migration, three):
+    # item 0 is missing in the source: it fails while item 1 runs (item 1 goes on once item 0
+    # is recorded); item 2 is not started, as Orquesta starts no further item
+    names = ["missing-" + unique()] + three[:2]
+    in_flight = InFlight(wait_for={0: 1}, recorded={1: 0})
+    in_flight.names = names
+    result = run_workflow("cluster_migrate", config=migration["config"],
+                          call_hook=in_flight.hook, on_step=in_flight.on_step, inputs={
+                              "target_cluster": "b", "namespaces": names, "concurrency": 2})
+    assert_run_follows(result, "listed")
+    assert result["status"] == "failed"
+    assert in_flight.met == {0: True, 1: True} and sorted(in_flight.order) == [0, 1]
+    output = result["output"]
+    assert [r["namespace"] for r in output["namespaces"]] == names[:2]
+    assert [r["status"] for r in output["namespaces"]] == ["failed", "succeeded"]
+    assert output["not_run"] == names[2:]
+    assert output["error"] == ("namespace(s) not fully migrated (see namespaces[].error and "
+                               "failed objects; run the workflow again to complete): "
+                               + names[0])
+    assert output["totals"] == totals(create=11, skipped=2)

@@ -203,12 +203,17 @@ class _Run:
         self.sleep = sleep
         self.capture = capture
         self.steps = []
+        self._loggers = {}  # logger name -> actions running with the capture handler on it
+        self._loggers_lock = threading.Lock()
 
     # -- running one action -------------------------------------------------------------------
     def _run_python(self, name, params):
         action = _action_class(name)(config=copy.deepcopy(self.config), action_service=None)
-        action.logger.setLevel(logging.DEBUG)
-        action.logger.addHandler(self.capture)
+        logger = action.logger
+        with self._loggers_lock:  # items of a with-items task run at once: the last one out
+            self._loggers[logger.name] = self._loggers.get(logger.name, 0) + 1
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(self.capture)
         kwargs = {k: v for k, v in params.items() if k not in PYTHON_RUNNER_PARAMETERS}
         try:
             value = action.run(**kwargs)
@@ -217,7 +222,10 @@ class _Run:
             return False, {"exit_code": 1, "result": "None", "stderr": traceback.format_exc(),
                            "stdout": ""}
         finally:
-            action.logger.removeHandler(self.capture)
+            with self._loggers_lock:  # removes the handler
+                self._loggers[logger.name] -= 1
+                if not self._loggers[logger.name]:
+                    logger.removeHandler(self.capture)
         ok = True
         if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
             ok, value = value
@@ -274,6 +282,31 @@ class _Run:
         if self.on_step:
             self.on_step(record)
         return _Step(ok, raw)
+
+    def with_items(self, count, concurrency, run_item):
+        """A with-items task's items 0..count-1: ``run_item(index)`` (a ``step``), at most
+        ``concurrency`` at a time, each in a thread of its own, as Orquesta runs them. Once an
+        item has failed no further one starts; those running finish. Returns the steps of the
+        items started, in item order; their records in ``steps`` are in item order too."""
+        from concurrent.futures import (  # pylint: disable=import-outside-toplevel
+            FIRST_COMPLETED, ThreadPoolExecutor, wait)
+
+        concurrency = max(1, int(concurrency or 1))
+        first = len(self.steps)
+        results, running, index = {}, {}, 0
+        with ThreadPoolExecutor(max_workers=min(concurrency, max(count, 1))) as pool:
+            while index < count or running:
+                failed = any(not step.ok for step in results.values())
+                while index < count and len(running) < concurrency and not failed:
+                    running[pool.submit(run_item, index)] = index
+                    index += 1
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    results[running.pop(future)] = future.result()
+        self.steps[first:] = sorted(self.steps[first:], key=lambda s: s.get("item", -1))
+        return [results[i] for i in sorted(results)]
 
     def poll(self, task, ref, again, count=None, delay=None, **given):
         """A task with ``retry``: run it, and again while ``again(step)`` holds, at most
@@ -799,9 +832,8 @@ def _distinct(names):
 def _cluster_migrate(run, target_cluster, source_cluster="", namespaces=(), namespace_selector="",
                      kinds=(), include_workloads=False, dry_run=False, prune=False,
                      overwrite_conflicts=False, accept_conflicts=False, concurrency=2):
-    """The migrate task's items run one after the other here (Orquesta runs ``concurrency`` at
-    a time); after a failed item no further one starts, as Orquesta starts none."""
-    del concurrency  # one at a time here
+    """The migrate task's items run ``concurrency`` at a time, as Orquesta runs them; after a
+    failed item no further one starts (those running finish), as Orquesta starts none."""
     out = {"dry_run": dry_run, "source_version": None, "target_version": None, "namespaces": [],
            "not_run": [], "totals": dict.fromkeys(MIGRATION_OUTCOMES, 0), "error": None}
     selected = []
@@ -865,17 +897,14 @@ def _cluster_migrate(run, target_cluster, source_cluster="", namespaces=(), name
         return done("failed", 'no namespace of the source cluster matches namespace_selector '
                               '"%s" (the cluster\'s own and those being deleted are left out)'
                     % namespace_selector)
-    for index, namespace in enumerate(selected):
-        step = run.step("migrate", "aws.cluster_migrate_namespace", item=index,
-                        namespace=namespace, source_cluster=source_cluster,
-                        target_cluster=target_cluster, kinds=list(kinds),
-                        include_workloads=include_workloads, dry_run=dry_run, prune=prune,
-                        overwrite_conflicts=overwrite_conflicts,
-                        accept_conflicts=accept_conflicts)
-        if isinstance(step.value, dict):
-            out["namespaces"].append(step.value)
-        if not step.ok:
-            return done("failed", migrate_failure(out["namespaces"]))
+    steps = run.with_items(len(selected), concurrency, lambda index: run.step(
+        "migrate", "aws.cluster_migrate_namespace", item=index, namespace=selected[index],
+        source_cluster=source_cluster, target_cluster=target_cluster, kinds=list(kinds),
+        include_workloads=include_workloads, dry_run=dry_run, prune=prune,
+        overwrite_conflicts=overwrite_conflicts, accept_conflicts=accept_conflicts))
+    out["namespaces"] = [step.value for step in steps if isinstance(step.value, dict)]
+    if not all(step.ok for step in steps):
+        return done("failed", migrate_failure(out["namespaces"]))
     return done("succeeded")
 
 

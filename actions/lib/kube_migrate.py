@@ -41,7 +41,6 @@ changes nothing, and a run stopped midway (the target unreachable) is completed 
 Values never appear in reports or logs: names and field paths only.
 """
 
-import copy
 import hashlib
 import json
 import logging
@@ -147,7 +146,10 @@ class Rest:
         self.api_client = api_client
         self.label = label  # 'cluster "b" (https://...)', for messages
         self.timeout = timeout
-        self._versions = {}
+        # kind name -> the group/version served (None: none of them); namespaces: always v1
+        self._versions = {NAMESPACE.name: "v1"}
+        self._resources = {}  # group/version -> the plurals its discovery document lists
+        self._lock = threading.Lock()
 
     def request(self, method, path, query=None, body=None):
         from kubernetes.client.exceptions import \
@@ -176,25 +178,34 @@ class Rest:
         return json.loads(data) if data else {}
 
     def version_of(self, kind):
-        """The group/version this cluster serves ``kind`` at, or None."""
+        """The group/version this cluster serves ``kind`` at, or None. Known from an earlier
+        ``list`` of the kind, else from the discovery documents (each group/version's read
+        once)."""
         if kind.name not in self._versions:
             found = None
             for group_version in kind.versions:
-                path = "/api/v1" if group_version == "v1" else "/apis/" + group_version
-                try:
-                    resources = self.request("GET", path).get("resources") or []
-                except ApiError as exc:
-                    if exc.status == 404:
-                        continue
-                    raise
-                if any(r.get("name") == kind.plural for r in resources):
+                if kind.plural in self._discover(group_version):
                     found = group_version
                     break
-            self._versions[kind.name] = found
+            with self._lock:
+                self._versions.setdefault(kind.name, found)
         return self._versions[kind.name]
 
-    def path(self, kind, namespace=None, name=None):
-        version = self.version_of(kind)
+    def _discover(self, group_version):
+        if group_version not in self._resources:
+            path = "/api/v1" if group_version == "v1" else "/apis/" + group_version
+            try:
+                resources = self.request("GET", path).get("resources") or []
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                resources = []
+            with self._lock:
+                self._resources[group_version] = {r.get("name") for r in resources}
+        return self._resources[group_version]
+
+    def path(self, kind, namespace=None, name=None, version=None):
+        version = version or self.version_of(kind)
         if version is None:
             raise MigrationError("%s does not serve %s (tried %s)"
                                  % (self.label, kind.name, ", ".join(kind.versions)))
@@ -206,10 +217,35 @@ class Rest:
 
     def list(self, kind, namespace):
         """Every object of ``kind`` in ``namespace`` (all pages), each with its apiVersion and
-        kind (a list's items lack them)."""
+        kind (a list's items lack them); None when the cluster serves ``kind`` at none of its
+        versions. The list is the discovery: it is tried at each version in turn until one is
+        not a 404 (a namespace that does not exist lists empty), which ``version_of`` then
+        answers without asking the discovery documents."""
+        if kind.name in self._versions:
+            versions = [self._versions[kind.name]]
+        else:
+            versions = list(kind.versions)
+        for version in versions:
+            if version is None:
+                return None
+            try:
+                items = self._list_at(kind, namespace, version)
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            with self._lock:
+                self._versions.setdefault(kind.name, version)
+            return items
+        with self._lock:
+            self._versions.setdefault(kind.name, None)
+        return None
+
+    def _list_at(self, kind, namespace, version):
         items, query = [], {"limit": _PAGE}
         while True:
-            page = self.request("GET", self.path(kind, namespace), query=query)
+            page = self.request("GET", self.path(kind, namespace, version=version),
+                                query=query)
             for item in page.get("items") or []:
                 item.setdefault("apiVersion", page.get("apiVersion"))
                 item.setdefault("kind", kind.name)
@@ -275,8 +311,9 @@ def _annotations(obj):
 def strip(kind, obj, api_version=None, owner_uids=None):
     """The object as the target should get it: what the source cluster generated removed.
     ``owner_uids`` maps (kind, name) of objects already copied to their uid in the target;
-    owner references to anything else are dropped."""
-    obj = copy.deepcopy(obj)
+    owner references to anything else are dropped. ``obj`` is not changed; the result is new
+    down to what strip changes (metadata, a Service's spec) and shares the rest with ``obj``:
+    copy it before changing anything deeper."""
     metadata = obj.get("metadata") or {}
     result = {"apiVersion": api_version or obj.get("apiVersion"), "kind": kind.name}
     meta = {"name": metadata.get("name")}
@@ -305,10 +342,10 @@ def strip(kind, obj, api_version=None, owner_uids=None):
         result.pop("spec", None)  # spec.finalizers: the cluster's own
     elif kind.name == "ServiceAccount":
         result.pop("secrets", None)  # token Secrets the cluster made
-    elif kind.name == "Service":
-        spec = result.get("spec") or {}
-        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-            spec.pop(key, None)
+    elif kind.name == "Service" and isinstance(result.get("spec"), dict):
+        result["spec"] = {key: value for key, value in result["spec"].items()
+                          if key not in ("clusterIP", "clusterIPs", "ipFamilies",
+                                         "ipFamilyPolicy")}
     return result
 
 
@@ -402,6 +439,94 @@ def summary_line(report, accept_conflicts=False):
     return line
 
 
+class _Pool:
+    """``workers`` threads for one run (none with ``workers`` <= 1: calls run in the caller's
+    thread). ``submit`` returns a future; ``run_all`` runs jobs and waits for all of them, the
+    first exception (a cluster unreachable) cancelling those not started and raised."""
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.executor = None
+        self.futures = []
+
+    def __enter__(self):
+        if self.workers > 1:
+            from concurrent.futures import \
+                ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+
+            self.executor = ThreadPoolExecutor(max_workers=self.workers)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.executor is not None:
+            for future in self.futures:  # left after an error: not started, not wanted
+                future.cancel()
+            self.executor.shutdown(wait=True)
+
+    def submit(self, function, *args):
+        if self.executor is None:
+            return _Done(function, *args)
+        future = self.executor.submit(function, *args)
+        self.futures.append(future)
+        return future
+
+    def stream(self, function, items, *args):
+        """``function(item, *args)`` for each item in turn, in one thread: a future per item,
+        in order (after an exception, the later ones raise it too)."""
+        if self.executor is None:
+            return [_Done(function, item, *args) for item in items]
+        from concurrent.futures import Future  # pylint: disable=import-outside-toplevel
+
+        futures = [Future() for _ in items]
+
+        def run():
+            error = None
+            for item, future in zip(items, futures):
+                if not future.set_running_or_notify_cancel():
+                    continue
+                if error is None:
+                    try:
+                        future.set_result(function(item, *args))
+                        continue
+                    except BaseException as exc:  # pylint: disable=broad-except
+                        error = exc
+                future.set_exception(error)
+
+        self.futures.extend(futures)
+        self.futures.append(self.executor.submit(run))
+        return futures
+
+    def run_all(self, jobs):
+        if self.executor is None or len(jobs) <= 1:
+            for function, args in jobs:
+                function(*args)
+            return
+        futures = [self.executor.submit(function, *args) for function, args in jobs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+class _Done:
+    """A call made at once, with a future's ``result``."""
+
+    def __init__(self, function, *args):
+        self.value, self.error = None, None
+        try:
+            self.value = function(*args)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.error = exc
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class NamespaceMigration:
     """Make the target's copy of ``namespace`` equal to the source's (see the module doc)."""
 
@@ -471,45 +596,46 @@ class NamespaceMigration:
                                    "it is gone" % (self.namespace, self.target.label))
             self.target_namespace_exists = target_ns is not None
             self._sync(NAMESPACE, self.namespace, source_ns, target_ns)
-            for kind in self.kinds:
-                self._sync_kind(kind)
+            with _Pool(self.workers) as pool:
+                # the kinds' lists, source and target side by side (one connection to each
+                # cluster), while the kinds already listed are written in creation order
+                source = pool.stream(self.source.list, self.kinds, self.namespace)
+                target = pool.stream(self.target.list, self.kinds, self.namespace)
+                for kind, listed, there in zip(self.kinds, source, target):
+                    self._sync_kind(pool, kind, listed.result(), there.result())
         except (MigrationError, ApiError) as exc:
             return self.report(str(exc))
         return self.report()
 
-    def _sync_kind(self, kind):
-        if self.source.version_of(kind) is None:
+    def _sync_kind(self, pool, kind, source, target):
+        if source is None:
             return  # the source cluster does not serve it: nothing to copy
-        source = {o["metadata"]["name"]: o for o in self.source.list(kind, self.namespace)}
-        if self.target_namespace_exists:
-            target = {o["metadata"]["name"]: o for o in self.target.list(kind, self.namespace)}
-        else:
-            target = {}
+        source = {o["metadata"]["name"]: o for o in source}
+        # None: the target does not serve it; the first write stops the run, saying so
+        target = {o["metadata"]["name"]: o for o in target or ()}
+        # what needs no request (skipped, unchanged) is settled here, the rest by the workers
         jobs = [(self._sync, (kind, name, source[name], target.get(name)))
-                for name in sorted(source)]
+                for name in sorted(source)
+                if not self._settled(kind, name, source[name], target.get(name))]
         jobs += [(self._only_in_target, (kind, name, target[name]))
                  for name in sorted(set(target) - set(source))]
-        self._run_jobs(jobs)
+        pool.run_all(jobs)
 
-    def _run_jobs(self, jobs):
-        """The objects of one kind, ``workers`` at a time (the kinds one after the other, in
-        creation order). The first MigrationError (a cluster unreachable) stops the rest."""
-        if self.workers <= 1 or len(jobs) <= 1:
-            for function, args in jobs:
-                function(*args)
-            return
-        from concurrent.futures import \
-            ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
-
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(function, *args) for function, args in jobs]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+    def _settled(self, kind, name, source_obj, target_obj):
+        """True when the object was recorded without a request: skipped, or the target's
+        equal after stripping (unchanged)."""
+        reason = skip_reason(kind, source_obj)
+        if reason:
+            self._record(kind, "skipped", {"name": name, "reason": reason})
+            return True
+        if target_obj is None:
+            return False
+        desired = strip(kind, source_obj, self.target.version_of(kind), self.owner_uids)
+        if normalize(desired, kind) != normalize(target_obj, kind):
+            return False
+        self.owner_uids[(kind.name, name)] = target_obj["metadata"].get("uid")
+        self._record(kind, "unchanged", name)
+        return True
 
     def _sync(self, kind, name, source_obj, target_obj, again=True):
         reason = skip_reason(kind, source_obj)
@@ -548,8 +674,8 @@ class NamespaceMigration:
         if normalize(desired, kind) == now:
             self._record(kind, "unchanged", name)
             return
-        body = copy.deepcopy(desired)
-        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        body = dict(desired, metadata=dict(
+            desired["metadata"], resourceVersion=current["metadata"]["resourceVersion"]))
         planned = self.target.replace(kind, self.namespace, name, body, dry_run=True)
         wanted = normalize(planned, kind)
         if wanted == now:
@@ -598,6 +724,7 @@ def _recorded(obj):
 
 
 def _with_fingerprint(obj, value):
-    obj = copy.deepcopy(obj)
-    obj["metadata"].setdefault("annotations", {})[FINGERPRINT] = value
-    return obj
+    """``obj`` with the fingerprint annotation (a new object down to its annotations)."""
+    metadata = dict(obj["metadata"])
+    metadata["annotations"] = dict(metadata.get("annotations") or {}, **{FINGERPRINT: value})
+    return dict(obj, metadata=metadata)
