@@ -12,6 +12,7 @@ import pytest
 
 import lib.aws
 from database_store_credentials import REASONS, DatabaseStoreCredentials
+from lib.master_credentials import CredentialsCopier
 from st2tests.base import BaseActionTestCase
 from tests.fixtures.database.support import aws_config, closed_port, unique, vault_config
 from tests.st2_params import action_params, load_action, mask_output, validate_output
@@ -310,11 +311,14 @@ class StoreCredentialsTest(BaseActionTestCase):
     def test_a_failed_password_change_withdraws_the_claim(self):
         instance = self.create_instance(self.uid, managed=False)
 
-        class Refused(DatabaseStoreCredentials):
+        class RefusedChange(CredentialsCopier):
             def _aws(self, service, method, **params):
                 if method == "modify_db_instance":
                     raise RuntimeError("rds.modify_db_instance failed: InvalidDBInstanceState")
                 return super()._aws(service, method, **params)
+
+        class Refused(DatabaseStoreCredentials):
+            copier = RefusedChange
 
         with pytest.raises(RuntimeError):
             Refused(config=self.config).run(
