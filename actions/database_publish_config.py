@@ -10,6 +10,23 @@ __all__ = ["DatabasePublishConfig"]
 
 REQUIRED_KEYS = ("host", "port", "engine", "dbname", "db_instance_identifier", "vault_path",
                  "region")
+#: The client's TLS mode that refuses an unencrypted connection, in each engine's client's
+#: spelling (libpq sslmode, MySQL/MariaDB --ssl-mode).
+SSL_MODES = {"postgres": "require", "mysql": "REQUIRED", "mariadb": "REQUIRED"}
+#: RDS's certificate bundle of a region (every CA RDS uses there).
+CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
+
+
+def tls_facts(config):
+    """``config`` with the TLS facts a client needs: ssl_mode (from the engine) and
+    ca_bundle_url (from the region); ca_certificate_identifier and iam_authentication come
+    from the instance, as the workflow passes them."""
+    facts = {"ssl_mode": SSL_MODES.get(config.get("engine"), "REQUIRED")}
+    if isinstance(config.get("region"), str) and config["region"]:
+        facts["ca_bundle_url"] = CA_BUNDLE_URL.format(region=config["region"])
+    return dict(facts, **config)
+
+
 # A key whose name contains one of these (case, "_" and "-" ignored), at any depth, is refused.
 SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
 ATTEMPTS = 3
@@ -42,7 +59,7 @@ class DatabasePublishConfig(BaseAction):
         if secret:
             raise ValueError("config.%s: secrets do not belong in Consul; they are in Vault at "
                              "config.vault_path" % secret[0])
-        value = json.dumps(dict(config, uid=uid), sort_keys=True)
+        value = json.dumps(dict(tls_facts(config), uid=uid), sort_keys=True)
         kv = KV(self.config)
         for _ in range(ATTEMPTS):
             current = kv.get(consul_key)

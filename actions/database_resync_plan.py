@@ -61,7 +61,8 @@ class DatabaseResyncPlan(BaseAction):
         ready = [o for o in databases if not o["metadata"].get("deletionTimestamp")
                  and (o.get("status") or {}).get("phase") == "Ready"]
         regions = sorted({(o.get("spec") or {}).get("region") or default_region for o in ready})
-        observed = {"instances": {}, "secret_versions": {}, "vault": {}, "consul": {}}
+        observed = {"instances": {}, "secret_versions": {}, "secret_rotation": {}, "vault": {},
+                    "consul": {}}
         for region in regions:
             self._observe_region(region, credentials, observed)
         self._observe_vault(ready, observed["vault"])
@@ -97,6 +98,10 @@ class DatabaseResyncPlan(BaseAction):
             self.errors.append("region %s: %s (rotations not checked)" % (region, exc))
             return
         for secret in listed.get("SecretList") or []:
+            # the rotation schedule (spec.passwordRotationDays), None when the list has none
+            rules = secret.get("RotationRules")
+            rules = rules if isinstance(rules, dict) else {}
+            observed["secret_rotation"][secret.get("ARN")] = rules.get("AutomaticallyAfterDays")
             for version_id, stages in (secret.get("SecretVersionsToStages") or {}).items():
                 if "AWSCURRENT" in (stages or []):
                     observed["secret_versions"][secret.get("ARN")] = version_id

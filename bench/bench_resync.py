@@ -83,6 +83,7 @@ from kubernetes.client import rest as kube_rest  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
 from database_plan import DatabasePlan  # noqa: E402
+from database_publish_config import tls_facts  # noqa: E402
 from lib.chain import run_workflow  # noqa: E402
 from lib.database_objects import FINALIZER, rfc3339  # noqa: E402
 from lib.kube import ADDED, to_payload  # noqa: E402
@@ -274,10 +275,13 @@ class World:
                                    mount_point=self.mount)
         kv.update_metadata(path=plan["vault_path"], mount_point=self.mount, custom_metadata={
             OWNER_METADATA_KEY: uid, SOURCE_VERSION_METADATA_KEY: value["VersionId"]})
-        published = {"host": endpoint["Address"], "port": endpoint.get("Port"),
-                     "engine": instance["Engine"], "dbname": instance.get("DBName"),
-                     "db_instance_identifier": ident, "vault_path": plan["vault_path"],
-                     "region": plan["region"], "uid": uid}
+        published = tls_facts({
+            "host": endpoint["Address"], "port": endpoint.get("Port"),
+            "engine": instance["Engine"], "dbname": instance.get("DBName"),
+            "db_instance_identifier": ident, "vault_path": plan["vault_path"],
+            "region": plan["region"], "uid": uid,
+            "ca_certificate_identifier": instance.get("CACertificateIdentifier"),
+            "iam_authentication": instance.get("IAMDatabaseAuthenticationEnabled")})
         self.consul.kv.put(plan["consul_key"], json.dumps(published, sort_keys=True))
         message = "RDS instance %s is available (created)" % ident
         since = rfc3339(datetime.datetime.now(datetime.timezone.utc)

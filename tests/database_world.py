@@ -119,6 +119,11 @@ def assert_ready(databases, name, run, generation, vault_client, consul_client, 
         "host": instance["Endpoint"]["Address"], "port": instance["Endpoint"]["Port"],
         "engine": "postgres", "dbname": "orders", "db_instance_identifier": ident,
         "vault_path": status["vaultPath"], "region": config["region"], "uid": uid,
+        # the TLS facts a client needs (issue 19): never a secret
+        "ssl_mode": "require", "ca_certificate_identifier": instance["CACertificateIdentifier"],
+        "iam_authentication": instance["IAMDatabaseAuthenticationEnabled"],
+        "ca_bundle_url": "https://truststore.pki.rds.amazonaws.com/%s/%s-bundle.pem"
+                         % (config["region"], config["region"]),
     }
     return instance, data["password"]
 

@@ -55,6 +55,29 @@ BACKUP_WINDOWS = ["03:00-03:30", "23:45-00:30", "04:10-05:00"]
 MAINTENANCE_WINDOWS = ["sun:06:00-sun:07:00", "Sat:10:00-Sat:10:30", "mon:01:00-mon:02:00"]
 
 
+STORAGE_KINDS = [None, "empty", "autoscaling", "autoscaling-off", "gp3", "io1", "io2",
+                 "gp3-provisioned"]
+
+
+def _storage_options(kind, spec):
+    """A valid spec.storage of ``kind`` for ``spec`` (whose storageGB it may raise to what the
+    type needs), or None."""
+    if kind is None:
+        return None
+    size = spec.get("storageGB", 20)
+    if kind == "empty":
+        return {}
+    if kind in ("autoscaling", "autoscaling-off"):
+        return {"maxGB": size if kind.endswith("off") else min(65536, size * 2)}
+    if kind == "gp3":
+        return {"type": "gp3"}
+    if kind in ("io1", "io2"):
+        spec["storageGB"] = size = max(size, 100)
+        return {"type": kind, "iops": min(256000, max(1000, size))}
+    spec["storageGB"] = max(size, 400)
+    return {"type": "gp3", "iops": 12000, "throughput": 500}
+
+
 def _valid_spec(own):
     def build(engine, name_suffix, data):
         spec = {"engine": engine}
@@ -77,7 +100,9 @@ def _valid_spec(own):
             spec["consul"] = {"key": "%s%s/config" % (own, name_suffix)}
         if data["tags"]:
             spec["tags"] = data["tags"]
-        for field in ("multiAZ", "deletionProtection", "maintenanceWindow"):
+        for field in ("multiAZ", "deletionProtection", "maintenanceWindow", "applyChanges",
+                      "autoMinorVersionUpgrade", "allowMajorVersionUpgrade", "iamAuthentication",
+                      "caCertificateIdentifier", "passwordRotationDays"):
             if data[field] is not None:
                 spec[field] = data[field]
         backup = {k: v for k, v in (("retentionDays", data["retention"]),
@@ -86,6 +111,9 @@ def _valid_spec(own):
             backup["retentionDays"] = 1  # RDS refuses backups off with Multi-AZ
         if backup:
             spec["backup"] = backup
+        storage = _storage_options(data["storageKind"], spec)
+        if storage is not None:
+            spec["storage"] = storage
         return spec
 
     def for_engine(engine):
@@ -115,6 +143,15 @@ def _valid_spec(own):
                 # wed:06:38-wed:07:08 weekly), which RDS would also check against.
                 "backupWindow": st.one_of(st.none(), st.sampled_from(BACKUP_WINDOWS)),
                 "maintenanceWindow": st.one_of(st.none(), st.sampled_from(MAINTENANCE_WINDOWS)),
+                "storageKind": st.sampled_from(STORAGE_KINDS),
+                "applyChanges": st.one_of(st.none(), st.sampled_from(
+                    ["Immediately", "NextMaintenanceWindow"])),
+                "autoMinorVersionUpgrade": st.one_of(st.none(), st.booleans()),
+                "allowMajorVersionUpgrade": st.one_of(st.none(), st.booleans()),
+                "iamAuthentication": st.one_of(st.none(), st.booleans()),
+                "passwordRotationDays": st.one_of(st.none(), st.integers(1, 1000)),
+                "caCertificateIdentifier": st.one_of(st.none(), st.sampled_from(
+                    ["rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1"])),
             }))
 
     return st.sampled_from(ENGINES).flatmap(for_engine)
@@ -137,6 +174,10 @@ def _schema_passing_fields(other):
             ["xyz:01:00-xyz:02:00", "sun:01:00-sun:01:10", "sun:01:00-tue:01:00"])),
         st.tuples(st.just("backup"), st.sampled_from(
             [{"window": "01:00-01:10"}, {"window": "03:00-04:00"}])),
+        st.tuples(st.just("storage"), st.sampled_from(
+            [{"type": "io1", "iops": 1000}, {"iops": 3000}, {"throughput": 500},
+             {"type": "gp3", "iops": 12000}, {"type": "io2"},
+             {"type": "io1", "iops": 1000, "throughput": 500}])),
         st.tuples(st.just("tags"), st.dictionaries(
             st.one_of(st.sampled_from(["aws:x", "AWS:Name", "rds:z", "st2-aws/uid", "a;b",
                                        "tab\tkey"]), st.from_regex(r"\A[a-z]{1,8}\Z")),
@@ -155,8 +196,16 @@ def _hostile_fields(other):
                                    "storageGB", "databaseName", "masterUsername",
                                    "deletionPolicy", "region", "vault", "consul", "tags",
                                    "multiAZ", "deletionProtection", "backup",
-                                   "maintenanceWindow"]),
+                                   "maintenanceWindow", "storage", "applyChanges",
+                                   "autoMinorVersionUpgrade", "allowMajorVersionUpgrade",
+                                   "iamAuthentication", "caCertificateIdentifier",
+                                   "passwordRotationDays"]),
                   json_values()),
+        st.tuples(st.just("storage"), st.fixed_dictionaries({}, optional={
+            "maxGB": st.one_of(st.integers(), json_values()),
+            "type": st.one_of(nasty_text(), st.sampled_from(["gp2", "standard", "GP3", "io3"])),
+            "iops": st.one_of(st.integers(), json_values()),
+            "throughput": st.one_of(st.integers(), json_values())})),
         st.tuples(st.just("backup"), st.fixed_dictionaries({
             "retentionDays": st.one_of(st.integers(), json_values()),
             "window": st.one_of(nasty_text(), st.sampled_from(

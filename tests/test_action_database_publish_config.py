@@ -40,12 +40,24 @@ class PublishConfigTest(BaseActionTestCase):
         result = self.run_action(consul_key=self.key, uid=self.uid, config=CONFIG)
         value, index = self.stored()
         assert result == {"consul_key": self.key, "modify_index": index}
-        assert value == dict(CONFIG, uid=self.uid)
+        # the TLS facts a client needs are added: ssl_mode by engine, the region's CA bundle
+        assert value == dict(CONFIG, uid=self.uid, ssl_mode="require", ca_bundle_url=(
+            "https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem"))
         assert self.run_action(consul_key=self.key, uid=self.uid, config=CONFIG) == result
         changed = self.run_action(consul_key=self.key, uid=self.uid,
                                   config=dict(CONFIG, host="db2.example.com"))
         assert changed["modify_index"] > index
         assert self.stored()[0]["host"] == "db2.example.com"
+
+    def test_tls_facts_follow_the_engine_and_the_instance(self):
+        config = dict(CONFIG, engine="mysql", port=3306, region="eu-west-1",
+                      ca_certificate_identifier="rds-ca-ecc384-g1", iam_authentication=True)
+        self.run_action(consul_key=self.key, uid=self.uid, config=config)
+        value = self.stored()[0]
+        assert (value["ssl_mode"], value["ca_certificate_identifier"],
+                value["iam_authentication"], value["ca_bundle_url"]) == (
+            "REQUIRED", "rds-ca-ecc384-g1", True,
+            "https://truststore.pki.rds.amazonaws.com/eu-west-1/eu-west-1-bundle.pem")
 
     def test_key_of_another_uid_is_not_overwritten(self):
         self.consul.kv.put(self.key, json.dumps({"uid": "other-uid", "host": "theirs"}))

@@ -390,6 +390,7 @@ AVAILABILITY = [
     ("backup.window", "PreferredBackupWindow", "03:00-03:30", "22:00-22:30", "04:00-04:30"),
     ("maintenanceWindow", "PreferredMaintenanceWindow", "sun:05:00-sun:06:00",
      "mon:01:00-mon:02:00", "tue:07:00-tue:08:00"),
+    ("autoMinorVersionUpgrade", "AutoMinorVersionUpgrade", False, True, True),
 ]
 
 
@@ -448,8 +449,18 @@ def test_an_availability_field_is_created_repaired_and_changed_alone(
     ({"backup": {"window": "03:00-03:10"}},
      "spec.backup.window: expected a daily window hh24:mi-hh24:mi in UTC of at least 30 "
      "minutes"),
+    ({"storage": {"type": "io1", "iops": 1000}},
+     "spec.storage.type, spec.storageGB: io1 needs at least 100 GiB of storage, got storageGB 20"),
+    ({"storage": {"type": "gp3", "throughput": 500}},
+     "spec.storage.throughput: gp3 below 400 GiB has a fixed baseline (3000 IOPS, 125 MiBps)"),
+    ({"storage": {"iops": 1000}},
+     "spec.storage.iops: set only with spec.storage.type"),
+    ({"storageGB": 100, "storage": {"type": "io1", "iops": 6000}},
+     "spec.storage.iops: io1 allows 0.5 to 50 IOPS per GiB; for storageGB 100 expected 1000 to "
+     "5000 IOPS, got 6000"),
 ], ids=["size-and-class", "no-backups-multi-az", "windows-overlap", "short-maintenance",
-        "short-backup"])
+        "short-backup", "io1-small", "gp3-throughput-small", "iops-without-type",
+        "io1-iops-ratio"])
 def test_what_the_schema_lets_through_the_plan_refuses_by_name_changing_nothing(
         databases, config, aws, change, message):
     # at create: the API server takes it (no `not` rule), the plan refuses it, nothing is made
@@ -523,3 +534,315 @@ def test_deletion_protection_keeps_the_database_until_the_spec_lets_go(
                      "remove_finalizer"]
     assert instances_of(rds, ident) == []
     assert databases.get("guarded-db") is None
+
+
+# -- storage: maxGB, type, iops, throughput (issue 19) -------------------------------------------
+# (spec field under storage, RDS field, the rest of the spec, created with, changed out of band
+# to, then changed in the spec to)
+STORAGE = [
+    ("maxGB", "MaxAllocatedStorage", {}, 100, 300, 150),
+    ("type", "StorageType", {"storageGB": 100, "storage": {"iops": 1000}}, "io1", "gp2", "io2"),
+    ("iops", "Iops", {"storageGB": 100, "storage": {"type": "io1"}}, 1000, 3000, 2000),
+    ("throughput", "StorageThroughput",
+     {"storageGB": 400, "storage": {"type": "gp3", "iops": 12000}}, 500, 125, 1000),
+]
+
+
+@pytest.mark.parametrize("field,param,rest,created,drifted,changed", STORAGE,
+                         ids=[s[0] for s in STORAGE])
+def test_a_storage_field_is_created_repaired_and_changed_alone(
+        databases, config, aws, field, param, rest, created, drifted, changed):
+    name = "storage-%s" % field.lower()
+    spec = dict(rest, storage=dict(rest.get("storage", {}), **{field: created}))
+    run = provision(databases, name, config, **spec)
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    (instance,) = instances_of(rds, ident)
+    assert instance[param] == created
+    create = [s for s in all_steps(run) if s["task"] == "create_instance"][0]
+    for key, value in spec["storage"].items():
+        assert create["parameters"]["params"][dict(
+            maxGB="MaxAllocatedStorage", type="StorageType", iops="Iops",
+            throughput="StorageThroughput")[key]] == value
+
+    # changed out of band: the resync's drift check names it and sets it back
+    rds.modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True,
+                           **{param: drifted})
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/%s update: drift: storage.%s %s -> %s"
+                                       % (databases.namespace, name, field, drifted, created)]
+    assert instances_of(rds, ident)[0][param] == created
+    quiet(resync(databases, config))
+
+    # changed in the spec: modify_db_instance gets that field alone
+    databases.patch_spec(name, storage={field: changed})
+    payload = to_payload("MODIFIED", databases.get(name), RESOURCE)
+    run = run_workflow("database_update", payload, config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "modified")
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         param: changed}
+    assert instances_of(rds, ident)[0][param] == changed
+    assert databases.get(name)["status"]["phase"] == "Ready"
+
+
+def test_storage_grown_by_autoscaling_is_no_drift_and_past_maxgb_is_held(
+        databases, config, aws):
+    run = provision(databases, "autoscaled-db", config, storage={"maxGB": 200})
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    # RDS autoscaling grows the instance (moto never does: the test grows it)
+    rds.modify_db_instance(DBInstanceIdentifier=ident, AllocatedStorage=150,
+                           ApplyImmediately=True)
+    quiet(resync(databases, config))
+    # maxGB lowered under what the instance has: held, named, the rest applied, no loop
+    databases.patch_spec("autoscaled-db", storage={"maxGB": 120}, multiAZ=True)
+    run = run_workflow("database_update", to_payload("MODIFIED", databases.get("autoscaled-db"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         "MultiAZ": True}
+    status = databases.get("autoscaled-db")["status"]
+    assert any(w.startswith("spec.storage.maxGB: the instance has grown to 150 GB")
+               for w in status.get("warnings", [])), status
+    (instance,) = instances_of(rds, ident)
+    assert (instance["AllocatedStorage"], instance["MaxAllocatedStorage"]) == (150, 200)
+    quiet(resync(databases, config))
+
+
+# -- engine versions: allowMajorVersionUpgrade, autoMinorVersionUpgrade, applyChanges ------------
+def _update(databases, name, config, **change):
+    databases.patch_spec(name, **change)
+    return run_workflow("database_update", to_payload("MODIFIED", databases.get(name), RESOURCE),
+                        config, poll_delay=0)
+
+
+def _steps(run):
+    """Every step of a chain run, sub-workflows of sub-workflows included."""
+    for step in run["steps"]:
+        yield step
+        yield from _steps(step) if step.get("steps") else ()
+
+
+def _modify_calls(run):
+    return [s["parameters"]["params"] for s in _steps(run)
+            if s["action"] == "aws.boto3action"
+            and s["parameters"].get("action_name") == "modify_db_instance"]
+
+
+def test_a_major_upgrade_is_refused_until_allowed_then_waits_for_the_window(
+        databases, config, aws):
+    run = provision(databases, "major-db", config, engineVersion="15.4")
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    before = instances_of(rds, ident)[0]
+
+    # refused by the plan naming both fields; nothing changed (moto itself would upgrade)
+    run = _update(databases, "major-db", config, engineVersion="16.2", instanceSize="medium")
+    assert run["status"] == "failed"
+    assert_run_follows(run, "refused")
+    assert _modify_calls(run) == []
+    status = databases.get("major-db")["status"]
+    assert status["phase"] == "Failed"
+    assert "spec.engineVersion, spec.allowMajorVersionUpgrade: 16.2 is a major upgrade of the " \
+           "instance's postgres 15.4, refused unless allowMajorVersionUpgrade is true" \
+        in status["message"]
+    after = instances_of(rds, ident)[0]
+    assert (after["EngineVersion"], after["DBInstanceClass"]) == ("15.4",
+                                                                  before["DBInstanceClass"])
+
+    # allowed: asked for the maintenance window (applyChanges unset), the status says so
+    run = _update(databases, "major-db", config, allowMajorVersionUpgrade=True)
+    assert run["status"] == "succeeded", run["output"]
+    assert run["output"]["modified"] == {
+        "DBInstanceIdentifier": ident, "ApplyImmediately": False, "EngineVersion": "16.2",
+        "AllowMajorVersionUpgrade": True, "DBInstanceClass": "db.t3.medium"}
+    status = databases.get("major-db")["status"]
+    assert status["phase"] == "Ready"
+    assert any(w.startswith("spec.applyChanges: applied in the instance's next maintenance "
+                            "window, not now (a major version upgrade waits for it")
+               for w in status["warnings"]), status["warnings"]
+    # moto applies it at once whatever ApplyImmediately says (docs/stack.md)
+    assert instances_of(rds, ident)[0]["EngineVersion"] == "16.2"
+    quiet(resync(databases, config))
+
+
+@pytest.mark.parametrize("when,immediately", [
+    ("NextMaintenanceWindow", False), ("Immediately", True)])
+def test_apply_changes_is_the_switch_of_every_modification(
+        databases, config, aws, when, immediately):
+    name = "apply-%s" % when.lower()
+    run = provision(databases, name, config, applyChanges=when)
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    assert "ApplyImmediately" not in [s for s in all_steps(run)
+                                      if s["task"] == "create_instance"][0]["parameters"]["params"]
+    run = _update(databases, name, config, instanceSize="medium", multiAZ=True)
+    assert run["status"] == "succeeded", run["output"]
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident,
+                                         "ApplyImmediately": immediately,
+                                         "DBInstanceClass": "db.t3.medium", "MultiAZ": True}
+    warnings = databases.get(name)["status"].get("warnings") or []
+    assert any(w.startswith("spec.applyChanges: applied in the instance's next maintenance "
+                            "window") for w in warnings) is not immediately
+    # a drift repair follows the switch too
+    aws("rds").modify_db_instance(DBInstanceIdentifier=ident, MultiAZ=False,
+                                  ApplyImmediately=True)
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/%s update: drift: multiAZ False -> True"
+                                       % (databases.namespace, name)]
+    assert [c["ApplyImmediately"] for c in _modify_calls(run)] == [immediately]
+
+
+def test_a_minor_upgrade_rds_made_is_no_drift_while_automatic(databases, config, aws):
+    run = provision(databases, "minor-db", config, engineVersion="15.4",
+                    autoMinorVersionUpgrade=True)
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    # RDS upgrades the minor version in the maintenance window (moto never does: the test does)
+    rds.modify_db_instance(DBInstanceIdentifier=ident, EngineVersion="15.7",
+                           ApplyImmediately=True)
+    quiet(resync(databases, config))
+    # minor upgrades no longer automatic: that setting alone is changed; 15.7 cannot go back
+    # to 15.4, which the status says (held), naming engineVersion
+    run = _update(databases, "minor-db", config, autoMinorVersionUpgrade=False)
+    assert run["status"] == "succeeded", run["output"]
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         "AutoMinorVersionUpgrade": False}
+    status = databases.get("minor-db")["status"]
+    assert any(w.startswith("spec.engineVersion: the instance runs postgres 15.7 and cannot be "
+                            "downgraded") for w in status["warnings"]), status["warnings"]
+    (instance,) = instances_of(rds, ident)
+    assert (instance["EngineVersion"], instance["AutoMinorVersionUpgrade"]) == ("15.7", False)
+    quiet(resync(databases, config))
+
+
+# -- iamAuthentication, caCertificateIdentifier, the TLS facts in Consul (issue 19) --------------
+def _consul_value(consul_client, databases, name):
+    _, item = consul_client.kv.get(databases.get(name)["status"]["consulKey"])
+    return json.loads(item["Value"])
+
+
+def test_iam_and_ca_are_created_repaired_changed_alone_and_published(
+        databases, config, aws, consul_client):
+    run = provision(databases, "tls-db", config, iamAuthentication=True,
+                    caCertificateIdentifier="rds-ca-rsa4096-g1")
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    create = [s for s in all_steps(run) if s["task"] == "create_instance"][0]
+    params = create["parameters"]["params"]
+    assert (params["EnableIAMDatabaseAuthentication"], params["CACertificateIdentifier"]) == (
+        True, "rds-ca-rsa4096-g1")
+    rds = aws("rds")
+    (instance,) = instances_of(rds, ident)
+    assert (instance["IAMDatabaseAuthenticationEnabled"], instance["CACertificateIdentifier"]) \
+        == (True, "rds-ca-rsa4096-g1")
+    value = _consul_value(consul_client, databases, "tls-db")
+    assert {k: value.get(k) for k in ("ssl_mode", "ca_certificate_identifier",
+                                      "iam_authentication", "ca_bundle_url")} == {
+        "ssl_mode": "require", "ca_certificate_identifier": "rds-ca-rsa4096-g1",
+        "iam_authentication": True,
+        "ca_bundle_url": "https://truststore.pki.rds.amazonaws.com/%s/%s-bundle.pem"
+                         % (config["region"], config["region"])}
+    assert not [k for k in value if "password" in k or "secret" in k]
+
+    # changed out of band: both named by the drift check and set back; Consul keeps matching
+    rds.modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True,
+                           EnableIAMDatabaseAuthentication=False,
+                           CACertificateIdentifier="rds-ca-rsa2048-g1")
+    run = resync(databases, config)
+    assert run["output"]["causes"] == [
+        "%s/tls-db update: drift: iamAuthentication False -> True, caCertificateIdentifier "
+        "rds-ca-rsa2048-g1 -> rds-ca-rsa4096-g1" % databases.namespace]
+    (instance,) = instances_of(rds, ident)
+    assert (instance["IAMDatabaseAuthenticationEnabled"], instance["CACertificateIdentifier"]) \
+        == (True, "rds-ca-rsa4096-g1")
+    assert _consul_value(consul_client, databases, "tls-db")["ca_certificate_identifier"] \
+        == "rds-ca-rsa4096-g1"
+    quiet(resync(databases, config))
+
+    # changed in the spec: that field alone, and Consul's config follows
+    run = _update(databases, "tls-db", config, caCertificateIdentifier="rds-ca-ecc384-g1")
+    assert run["status"] == "succeeded", run["output"]
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         "CACertificateIdentifier": "rds-ca-ecc384-g1"}
+    assert _consul_value(consul_client, databases, "tls-db")["ca_certificate_identifier"] \
+        == "rds-ca-ecc384-g1"
+    run = _update(databases, "tls-db", config, iamAuthentication=False)
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         "EnableIAMDatabaseAuthentication": False}
+    assert _consul_value(consul_client, databases, "tls-db")["iam_authentication"] is False
+    quiet(resync(databases, config))
+
+
+def test_a_ca_rotated_outside_the_spec_republishes_the_consul_config(
+        databases, config, aws, consul_client):
+    run = provision(databases, "ca-db", config)
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    before = _consul_value(consul_client, databases, "ca-db")["ca_certificate_identifier"]
+    # no spec.caCertificateIdentifier: RDS's CA rotation (here done by hand) is no drift, but
+    # the Consul config must name the CA in use
+    aws("rds").modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True,
+                                  CACertificateIdentifier="rds-ca-ecc384-g1")
+    run = resync(databases, config)
+    assert run["output"]["causes"] == [
+        "%s/ca-db update: Consul config stale (CA certificate changed)" % databases.namespace]
+    assert _modify_calls(run) == []
+    after = _consul_value(consul_client, databases, "ca-db")["ca_certificate_identifier"]
+    assert (before, after) == ("rds-ca-default", "rds-ca-ecc384-g1")  # moto's default CA
+    quiet(resync(databases, config))
+
+
+# -- passwordRotationDays (issue 19) -------------------------------------------------------------
+def _rotation_days(aws, rds, ident):
+    arn = instances_of(rds, ident)[0]["MasterUserSecret"]["SecretArn"]
+    rules = aws("secretsmanager").describe_secret(SecretId=arn).get("RotationRules") or {}
+    return arn, rules.get("AutomaticallyAfterDays")
+
+
+def test_password_rotation_days_is_set_repaired_and_changed_alone_vault_following(
+        databases, config, aws, vault_client, consul_client):
+    run = provision(databases, "rotated-db", config, passwordRotationDays=30)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "created_rotation")
+    ident = run["output"]["db_instance_identifier"]
+    rds = aws("rds")
+    arn, days = _rotation_days(aws, rds, ident)
+    assert days == 30
+    (step,) = [s for s in all_steps(run) if s["task"] == "set_rotation"]
+    assert step["parameters"]["params"] == {"SecretId": arn, "RotateImmediately": False,
+                                            "RotationRules": {"AutomaticallyAfterDays": 30}}
+    # the password (moto rotates at once whatever RotateImmediately says) is Vault's copy
+    assert_ready(databases, "rotated-db", run, 1, vault_client, consul_client, rds,
+                 aws("secretsmanager"), config)
+    quiet(resync(databases, config))
+
+    # changed out of band (back to RDS's default): the resync names it and sets it back
+    aws("secretsmanager").rotate_secret(SecretId=arn, RotateImmediately=False,
+                                        RotationRules={"AutomaticallyAfterDays": 7})
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/rotated-db update: drift: passwordRotationDays 7 -> 30"
+                                       % databases.namespace]
+    assert _rotation_days(aws, rds, ident)[1] == 30
+    assert _modify_calls(run) == []
+    quiet(resync(databases, config))
+
+    # changed in the spec: the schedule alone, no modify_db_instance
+    run = _update(databases, "rotated-db", config, passwordRotationDays=14)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "rotation_set")
+    assert run["output"]["modified"] == {}
+    assert _rotation_days(aws, rds, ident)[1] == 14
+    # another field changed: the schedule is only read, not set again
+    run = _update(databases, "rotated-db", config, multiAZ=True)
+    assert_run_follows(run, "modified_rotation")
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         "MultiAZ": True}
+    assert_ready(databases, "rotated-db", run, 3, vault_client, consul_client, rds,
+                 aws("secretsmanager"), config)
+    quiet(resync(databases, config))

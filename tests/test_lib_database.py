@@ -33,7 +33,7 @@ def test_plan_of_new_resource():
         "deletion_policy": "Snapshot",
         "final_snapshot_identifier": final_snapshot_identifier("team-a-orders-db-f07cf474", UID),
         "on_instance_missing": "Report", "provisioned": False, "held": [], "held_message": "",
-        "deletion_protection": None,
+        "deletion_protection": None, "rotation_days": None,
         "uid": UID, "generation": 1, "namespace": "team-a", "name": "orders-db",
     }
 
@@ -215,3 +215,19 @@ def test_the_locations_the_status_records_stay():
     same = plan(payload(status={"vaultPath": "team-a/orders-db",
                                 "consulKey": "team-a/orders-db/config"}), None, {})
     assert same["valid"] is True
+
+
+def test_a_change_for_the_maintenance_window_is_a_warning():
+    resource = payload()
+    resource["spec"] = dict(resource["spec"], instanceSize="large",
+                            applyChanges="NextMaintenanceWindow")
+    result = plan(resource, rds_instance())
+    assert result["valid"] and result["modify_params"]["ApplyImmediately"] is False
+    assert result["warnings"][-1] == (
+        "spec.applyChanges: applied in the instance's next maintenance window, not now "
+        "(spec.applyChanges is NextMaintenanceWindow): DBInstanceClass db.m5.large; RDS holds "
+        "it as pending until then")
+    resource["spec"].update(applyChanges="Immediately")
+    result = plan(resource, rds_instance())
+    assert result["modify_params"]["ApplyImmediately"] is True
+    assert not [w for w in result["warnings"] if w.startswith("spec.applyChanges")]

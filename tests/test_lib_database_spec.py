@@ -5,8 +5,10 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lib.database_spec import (BACKUP_FIELDS, LIMITS, MAX_USER_TAGS, RETENTION_DAYS, SPEC_FIELDS,
-                               quote, rds_regions, validate_spec)
+from lib.database_spec import (APPLY_CHANGES, BACKUP_FIELDS, CA_CERTIFICATES, GP3_THROUGHPUT,
+                               IOPS, LIMITS, MAX_USER_TAGS, RETENTION_DAYS, ROTATION_DAYS,
+                               SPEC_FIELDS,
+                               STORAGE_FIELDS, STORAGE_TYPES, quote, rds_regions, validate_spec)
 from lib.kv_layout import Layout
 from tests.fixtures.database.support import crd_schema, payload
 from tests.hostile_specs import json_values, specs
@@ -144,7 +146,9 @@ def test_valid_spec_has_no_errors():
     ({"engine": "postgres", "storageGb": 50},
      ["spec.storageGb: unknown field; expected one of engine, engineVersion, instanceSize, "
       "instanceClass, storageGB, databaseName, masterUsername, deletionPolicy, vault, consul, "
-      "tags, region, onInstanceMissing, multiAZ, deletionProtection, backup, maintenanceWindow"]),
+      "tags, region, onInstanceMissing, multiAZ, deletionProtection, backup, maintenanceWindow, "
+      "storage, applyChanges, autoMinorVersionUpgrade, allowMajorVersionUpgrade, "
+      "iamAuthentication, caCertificateIdentifier, passwordRotationDays"]),
     ({"engine": "postgres", "onInstanceMissing": "recreate"},
      ["spec.onInstanceMissing: expected one of Report, Recreate, got 'recreate'"]),
     ({"engine": "postgres", "multiAZ": "yes"},
@@ -191,6 +195,72 @@ def test_valid_spec_has_no_errors():
       "maintenanceWindow": "sun:00:15-sun:01:00"},
      ["spec.maintenanceWindow: 'sun:00:15-sun:01:00' overlaps (or touches) the daily backup "
       "window '23:30-00:30' (spec.backup.window); RDS refuses both, expected windows apart"]),
+    # -- storage (issue 19) --
+    ({"engine": "postgres", "storage": "gp3"},
+     ["spec.storage: expected an object with maxGB, type, iops and/or throughput, got 'gp3'"]),
+    ({"engine": "postgres", "storage": {"size": 5}},
+     ["spec.storage.size: unknown field; expected one of maxGB, type, iops, throughput"]),
+    ({"engine": "postgres", "storageGB": 100, "storage": {"maxGB": 99}},
+     ["spec.storage.maxGB: expected an integer number of GiB from storageGB (100; equal turns "
+      "storage autoscaling off) to 65536, got 99"]),
+    ({"engine": "postgres", "storage": {"maxGB": 70000}},
+     ["spec.storage.maxGB: expected an integer number of GiB from storageGB (20; equal turns "
+      "storage autoscaling off) to 65536, got 70000"]),
+    ({"engine": "postgres", "storage": {"maxGB": "100"}},
+     ["spec.storage.maxGB: expected an integer number of GiB from storageGB (20; equal turns "
+      "storage autoscaling off) to 65536, got '100'"]),
+    ({"engine": "postgres", "storage": {"type": "gp2"}},
+     ["spec.storage.type: expected one of gp3, io1, io2, got 'gp2'"]),
+    ({"engine": "postgres", "storage": {"iops": 3000}},
+     ["spec.storage.iops: set only with spec.storage.type (io1 and io2 take iops; gp3 from 400 "
+      "GiB takes iops and throughput); expected a type too"]),
+    ({"engine": "postgres", "storageGB": 100, "storage": {"type": "io1"}},
+     ["spec.storage.iops: io1 storage needs provisioned IOPS; expected an integer from 1000 to "
+      "256000"]),
+    ({"engine": "postgres", "storageGB": 50, "storage": {"type": "io2", "iops": 1000}},
+     ["spec.storage.type, spec.storageGB: io2 needs at least 100 GiB of storage, got storageGB "
+      "50"]),
+    ({"engine": "mysql", "storageGB": 100, "storage": {"type": "io1", "iops": 6000}},
+     ["spec.storage.iops: io1 allows 0.5 to 50 IOPS per GiB; for storageGB 100 expected 1000 to "
+      "5000 IOPS, got 6000"]),
+    ({"engine": "mysql", "storageGB": 100, "storage": {"type": "io2", "iops": 500}},
+     ["spec.storage.iops: expected 1000 to 256000 IOPS for io2, got 500"]),
+    ({"engine": "postgres", "storageGB": 100,
+      "storage": {"type": "io1", "iops": 1000, "throughput": 500}},
+     ["spec.storage.throughput: io1 storage takes no throughput setting (only gp3 from 400 GiB "
+      "does); expected it left out"]),
+    ({"engine": "postgres", "storageGB": 100, "storage": {"type": "gp3", "iops": 12000}},
+     ["spec.storage.iops: gp3 below 400 GiB has a fixed baseline (3000 IOPS, 125 MiBps) that "
+      "RDS does not let be set; expected it left out, or storageGB 400 or more (got storageGB "
+      "100)"]),
+    ({"engine": "postgres", "storageGB": 400, "storage": {"type": "gp3", "iops": 3000}},
+     ["spec.storage.iops: expected 12000 to 64000 IOPS for gp3, got 3000"]),
+    ({"engine": "postgres", "storageGB": 400,
+      "storage": {"type": "gp3", "iops": 12000, "throughput": 4000}},
+     ["spec.storage.throughput: gp3 allows at most 0.25 MiBps per IOPS; with iops 12000 "
+      "expected at most 3000, got 4000"]),
+    ({"engine": "postgres", "storage": {"type": "gp3", "throughput": True}},
+     ["spec.storage.throughput: expected an integer, got True"]),
+    ({"engine": "postgres", "applyChanges": "now"},
+     ["spec.applyChanges: expected one of Immediately, NextMaintenanceWindow, got 'now'"]),
+    ({"engine": "postgres", "autoMinorVersionUpgrade": "true"},
+     ["spec.autoMinorVersionUpgrade: expected true or false, got 'true'"]),
+    ({"engine": "postgres", "allowMajorVersionUpgrade": 1},
+     ["spec.allowMajorVersionUpgrade: expected true or false, got 1"]),
+    ({"engine": "postgres", "storagegb" + "x" * 300: 1},
+     ["spec.'storagegbxxxxxxxxxxx'... (309 characters): unknown field; expected a field of the "
+      "Database spec (`kubectl explain database.spec` lists them)"]),
+    ({"engine": "postgres", "passwordRotationDays": 0},
+     ["spec.passwordRotationDays: expected an integer number of days from 1 to 1000 (RDS's "
+      "default schedule is every 7), got 0"]),
+    ({"engine": "postgres", "passwordRotationDays": "30"},
+     ["spec.passwordRotationDays: expected an integer number of days from 1 to 1000 (RDS's "
+      "default schedule is every 7), got '30'"]),
+    ({"engine": "postgres", "iamAuthentication": "on"},
+     ["spec.iamAuthentication: expected true or false, got 'on'"]),
+    ({"engine": "postgres", "caCertificateIdentifier": "rds-ca-2019"},
+     ["spec.caCertificateIdentifier: expected one of rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, "
+      "rds-ca-ecc384-g1, got 'rds-ca-2019'"]),
     ("postgres", ["spec: expected an object, got 'postgres'"]),
 ])
 def test_invalid_specs_name_field_and_expectation(spec, errors):
@@ -210,6 +280,17 @@ def test_invalid_specs_name_field_and_expectation(spec, errors):
      "maintenanceWindow": "Sun:22:00-Sun:23:00"},
     {"multiAZ": False, "backup": {"retentionDays": 0}, "maintenanceWindow": "sat:23:50-sun:00:20"},
     {"backup": {"window": "03:00-04:00"}, "maintenanceWindow": "mon:04:01-mon:05:00"},
+    {"storage": {"maxGB": 20, "type": "gp3"}},
+    {"storageGB": 100, "storage": {"maxGB": 1000, "type": "io1", "iops": 5000}},
+    {"storageGB": 100, "storage": {"type": "io2", "iops": 100000}},
+    {"storageGB": 400, "storage": {"type": "gp3", "iops": 12000, "throughput": 3000}},
+    {"storageGB": 400, "storage": {"type": "gp3", "throughput": 500}},
+    {"storage": {}},
+    {"applyChanges": "NextMaintenanceWindow", "autoMinorVersionUpgrade": False,
+     "allowMajorVersionUpgrade": True},
+    {"applyChanges": "Immediately"},
+    {"iamAuthentication": True, "caCertificateIdentifier": "rds-ca-ecc384-g1"},
+    {"passwordRotationDays": 1}, {"passwordRotationDays": 1000},
 ])
 def test_what_rds_accepts_passes(good):
     assert validate_spec(dict({"engine": "postgres"}, **good)) == []
@@ -251,6 +332,17 @@ def test_limits_are_what_the_crd_says():
     retention = spec["backup"]["properties"]["retentionDays"]
     assert (retention["minimum"], retention["maximum"]) == RETENTION_DAYS
     assert set(spec["backup"]["properties"]) == set(BACKUP_FIELDS)
+    storage = spec["storage"]["properties"]
+    assert set(storage) == set(STORAGE_FIELDS)
+    assert storage["type"]["enum"] == list(STORAGE_TYPES)
+    assert (storage["iops"]["minimum"], storage["iops"]["maximum"]) == (
+        min(v[0] for v in IOPS.values()), max(v[1] for v in IOPS.values()))
+    assert (storage["throughput"]["minimum"], storage["throughput"]["maximum"]) == GP3_THROUGHPUT
+    assert storage["maxGB"]["maximum"] == spec["storageGB"]["maximum"]
+    assert spec["applyChanges"]["enum"] == list(APPLY_CHANGES)
+    assert spec["caCertificateIdentifier"]["enum"] == list(CA_CERTIFICATES)
+    rotation = spec["passwordRotationDays"]
+    assert (rotation["minimum"], rotation["maximum"]) == ROTATION_DAYS
     assert spec["tags"]["maxProperties"] == MAX_USER_TAGS
     assert spec["tags"]["additionalProperties"]["maxLength"] == LIMITS["tag value"]
     assert set(spec) == set(SPEC_FIELDS)

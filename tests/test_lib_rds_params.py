@@ -112,7 +112,8 @@ def test_create_params_defaults():
 
 
 def test_modify_params_only_what_changed():
-    spec = dict(payload()["spec"], instanceSize="large", storageGB=100, engineVersion="16.2")
+    spec = dict(payload()["spec"], instanceSize="large", storageGB=100, engineVersion="16.2",
+                allowMajorVersionUpgrade=True, applyChanges="Immediately")
     assert modify_params(spec, rds_instance()) == ({
         "DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
         "DBInstanceClass": "db.m5.large", "AllocatedStorage": 100, "EngineVersion": "16.2",
@@ -246,3 +247,211 @@ def test_spec_differences_name_each_optional_field():
         ("backup.window", "03:00-03:30", "13:14-13:44", True),
         ("maintenanceWindow", "Sun:05:00-Sun:06:00", "wed:06:38-wed:07:08", True)]
     assert spec_differences(spec, rds_instance(**AVAILABLE_INSTANCE)) == []
+
+
+# -- storage: maxGB, type, iops, throughput ------------------------------------------------------
+STORAGE = {"maxGB": 200, "type": "io1", "iops": 2000}
+STORAGE_INSTANCE = {"AllocatedStorage": 100, "MaxAllocatedStorage": 200, "StorageType": "io1",
+                    "Iops": 2000}
+
+
+def test_create_params_set_storage_fields_only_when_given():
+    params = create_params("x-1", "ns", "x", UID, {"engine": "postgres", "storageGB": 100,
+                                                   "storage": STORAGE})
+    assert {k: params.get(k) for k in STORAGE_INSTANCE} == STORAGE_INSTANCE
+    assert "StorageThroughput" not in params
+    # maxGB equal to storageGB: no autoscaling, no MaxAllocatedStorage
+    params = create_params("x-1", "ns", "x", UID, {"engine": "postgres", "storageGB": 100,
+                                                   "storage": {"maxGB": 100}})
+    assert not {"MaxAllocatedStorage", "StorageType", "Iops"} & set(params)
+    params = create_params("x-1", "ns", "x", UID, {
+        "engine": "postgres", "storageGB": 400,
+        "storage": {"type": "gp3", "iops": 12000, "throughput": 1000}})
+    assert (params["StorageType"], params["Iops"], params["StorageThroughput"]) == (
+        "gp3", 12000, 1000)
+
+
+@pytest.mark.parametrize("change,params", [
+    ({"maxGB": 300}, {"MaxAllocatedStorage": 300}),
+    ({"maxGB": 100}, {"MaxAllocatedStorage": 100}),
+    ({"iops": 3000}, {"Iops": 3000}),
+    ({"type": "io2"}, {"StorageType": "io2"}),
+])
+def test_modify_params_change_only_the_storage_field_that_changed(change, params):
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=100, storage=STORAGE)
+    instance = rds_instance(**STORAGE_INSTANCE)
+    assert modify_params(spec, instance) == ({}, [], [])
+    spec["storage"] = dict(STORAGE, **change)
+    assert modify_params(spec, instance) == (dict(
+        params, DBInstanceIdentifier="team-a-orders-db-f07cf474", ApplyImmediately=True), [], [])
+    # a change RDS holds pending counts as done
+    if "MaxAllocatedStorage" not in params:
+        pending = rds_instance(PendingModifiedValues=dict(params), **STORAGE_INSTANCE)
+        assert modify_params(spec, pending) == ({}, [], [])
+
+
+def test_autoscaling_off_is_maxgb_equal_to_storagegb():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=100,
+                storage={"maxGB": 100})
+    # RDS answers no MaxAllocatedStorage when autoscaling is off
+    instance = rds_instance(AllocatedStorage=100)
+    assert modify_params(spec, instance) == ({}, [], [])
+    assert spec_differences(spec, instance) == []
+    on = rds_instance(AllocatedStorage=100, MaxAllocatedStorage=500)
+    assert modify_params(spec, on)[0]["MaxAllocatedStorage"] == 100
+    assert spec_differences(spec, on) == [("storage.maxGB", 100, 500, True)]
+
+
+def test_storage_grown_by_autoscaling_is_not_a_difference():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=100,
+                storage={"maxGB": 200})
+    grown = rds_instance(AllocatedStorage=150, MaxAllocatedStorage=200)
+    assert modify_params(spec, grown) == ({}, [], [])
+    assert spec_differences(spec, grown) == []
+    # past maxGB (grown out of band, or maxGB lowered under it): held, named, not repeated
+    spec["storage"] = {"maxGB": 120}
+    params, errors, held = modify_params(spec, grown)
+    assert (params, errors) == ({}, [])
+    assert held == ["spec.storage.maxGB: the instance has grown to 150 GB (storage autoscaling), "
+                    "past maxGB 120; RDS wants the limit above the allocated storage: set maxGB "
+                    "above 150, or storageGB and maxGB both to 150 to turn autoscaling off"]
+    assert spec_differences(spec, grown) == [("storage.maxGB", 120, 200, False)]
+    # without maxGB the growth is a shrink the spec asks for: held as before
+    spec.pop("storage")
+    assert modify_params(spec, grown)[2][0].startswith("spec.storageGB: RDS storage cannot shrink")
+
+
+def test_storage_fields_left_out_leave_the_instance_alone():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=100, storage={})
+    assert modify_params(spec, rds_instance(**STORAGE_INSTANCE)) == ({}, [], [])
+    assert spec_differences(spec, rds_instance(**STORAGE_INSTANCE)) == []
+
+
+def test_spec_differences_name_each_storage_field():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=400,
+                storage={"maxGB": 800, "type": "gp3", "iops": 12000, "throughput": 600})
+    drifted = rds_instance(AllocatedStorage=400, MaxAllocatedStorage=1000, StorageType="gp2",
+                           Iops=3000, StorageThroughput=125)
+    assert spec_differences(spec, drifted) == [
+        ("storage.maxGB", 800, 1000, True), ("storage.type", "gp3", "gp2", True),
+        ("storage.iops", 12000, 3000, True), ("storage.throughput", 600, 125, True)]
+
+
+def test_autoscaling_off_on_a_grown_instance_is_held_not_sent():
+    # maxGB equal to storageGB under what the instance has: RDS would refuse the limit
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=100,
+                storage={"maxGB": 100})
+    params, errors, held = modify_params(spec, rds_instance(AllocatedStorage=150))
+    assert (params, errors) == ({}, [])
+    assert [h.split(":")[0] for h in held] == ["spec.storageGB", "spec.storage.maxGB"]
+    # the limit at exactly what the instance has: sent (RDS then turns autoscaling off)
+    spec["storage"] = {"maxGB": 150}
+    grown = rds_instance(AllocatedStorage=150, MaxAllocatedStorage=300)
+    assert modify_params(spec, grown)[0]["MaxAllocatedStorage"] == 150
+
+
+# -- applyChanges, autoMinorVersionUpgrade, allowMajorVersionUpgrade -----------------------------
+MAJOR_REFUSED = ("spec.engineVersion, spec.allowMajorVersionUpgrade: 16.2 is a major upgrade of "
+                 "the instance's postgres 15.4, refused unless allowMajorVersionUpgrade is true "
+                 "(the upgrade is then applied in the maintenance window unless applyChanges is "
+                 "Immediately); expected engineVersion 15.x or allowMajorVersionUpgrade: true")
+
+
+@pytest.mark.parametrize("change,expected", [
+    # a major upgrade: refused without allowMajorVersionUpgrade, nothing else applied
+    ({"engineVersion": "16.2", "instanceSize": "large"}, ({}, [MAJOR_REFUSED], [])),
+    ({"engineVersion": "16.2", "allowMajorVersionUpgrade": False}, ({}, [MAJOR_REFUSED], [])),
+    # allowed: in the maintenance window unless applyChanges says Immediately
+    ({"engineVersion": "16.2", "allowMajorVersionUpgrade": True},
+     ({"EngineVersion": "16.2", "AllowMajorVersionUpgrade": True, "ApplyImmediately": False},
+      [], [])),
+    ({"engineVersion": "16.2", "allowMajorVersionUpgrade": True, "applyChanges": "Immediately"},
+     ({"EngineVersion": "16.2", "AllowMajorVersionUpgrade": True, "ApplyImmediately": True},
+      [], [])),
+    # a minor upgrade: at once unless applyChanges says the window; no AllowMajorVersionUpgrade
+    ({"engineVersion": "15.5"}, ({"EngineVersion": "15.5", "ApplyImmediately": True}, [], [])),
+    ({"engineVersion": "15.5", "applyChanges": "NextMaintenanceWindow"},
+     ({"EngineVersion": "15.5", "ApplyImmediately": False}, [], [])),
+    ({"instanceSize": "large", "applyChanges": "NextMaintenanceWindow"},
+     ({"DBInstanceClass": "db.m5.large", "ApplyImmediately": False}, [], [])),
+    ({"autoMinorVersionUpgrade": False},
+     ({"AutoMinorVersionUpgrade": False, "ApplyImmediately": True}, [], [])),
+])
+def test_version_changes_follow_allow_major_and_apply_changes(change, expected):
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50, engineVersion="15.4")
+    spec.update(change)
+    params, errors, held = modify_params(spec, rds_instance(AutoMinorVersionUpgrade=True))
+    if params:
+        params.pop("DBInstanceIdentifier")
+    assert (params, errors, held) == expected
+
+
+def test_mysql_and_mariadb_majors_are_two_parts():
+    spec = dict(payload()["spec"], engine="mysql", instanceSize="medium", storageGB=50,
+                engineVersion="8.4.3")
+    instance = rds_instance(Engine="mysql", EngineVersion="8.0.39")
+    assert modify_params(spec, instance)[1][0].startswith(
+        "spec.engineVersion, spec.allowMajorVersionUpgrade: 8.4.3 is a major upgrade")
+    spec.update(engineVersion="8.0.40")
+    assert modify_params(spec, instance)[0]["EngineVersion"] == "8.0.40"
+    assert "AllowMajorVersionUpgrade" not in modify_params(spec, instance)[0]
+
+
+def test_a_minor_upgrade_rds_made_itself_is_no_difference_when_automatic():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50, engineVersion="15.4")
+    upgraded = rds_instance(EngineVersion="15.7", AutoMinorVersionUpgrade=True)
+    assert modify_params(spec, upgraded) == ({}, [], [])
+    assert spec_differences(spec, upgraded) == []
+    # not automatic (the spec or the instance says so): a downgrade the spec asks for, held
+    for spec_auto, instance_auto in ((False, True), (None, False)):
+        spec["autoMinorVersionUpgrade"] = spec_auto
+        if spec_auto is None:
+            spec.pop("autoMinorVersionUpgrade")
+        instance = rds_instance(EngineVersion="15.7", AutoMinorVersionUpgrade=instance_auto)
+        held = modify_params(spec, instance)[2]
+        assert held and held[0].startswith("spec.engineVersion: the instance runs postgres 15.7 "
+                                           "and cannot be downgraded")
+        assert ("engineVersion", "15.4", "15.7", False) in spec_differences(spec, instance)
+    # another major is never an automatic minor upgrade
+    spec["autoMinorVersionUpgrade"] = True
+    assert modify_params(spec, rds_instance(EngineVersion="16.1"))[2]
+
+
+def test_create_params_set_auto_minor_version_upgrade_only_when_given():
+    spec = {"engine": "postgres", "autoMinorVersionUpgrade": False,
+            "allowMajorVersionUpgrade": True, "applyChanges": "Immediately"}
+    params = create_params("x-1", "ns", "x", UID, spec)
+    assert params["AutoMinorVersionUpgrade"] is False
+    assert not {"AllowMajorVersionUpgrade", "ApplyImmediately"} & set(params)
+    assert "AutoMinorVersionUpgrade" not in create_params("x-1", "ns", "x", UID,
+                                                          {"engine": "postgres"})
+
+
+# -- iamAuthentication, caCertificateIdentifier ---------------------------------------------------
+def test_iam_and_ca_are_set_on_create_changed_alone_and_compared():
+    spec = dict(payload()["spec"], instanceSize="medium", storageGB=50, iamAuthentication=True,
+                caCertificateIdentifier="rds-ca-rsa4096-g1")
+    params = create_params("x-1", "ns", "x", UID, spec)
+    assert (params["EnableIAMDatabaseAuthentication"], params["CACertificateIdentifier"]) == (
+        True, "rds-ca-rsa4096-g1")
+    # describe answers IAM authentication as IAMDatabaseAuthenticationEnabled
+    same = rds_instance(IAMDatabaseAuthenticationEnabled=True,
+                        CACertificateIdentifier="rds-ca-rsa4096-g1")
+    assert modify_params(spec, same) == ({}, [], [])
+    assert spec_differences(spec, same) == []
+    other = rds_instance(IAMDatabaseAuthenticationEnabled=False,
+                         CACertificateIdentifier="rds-ca-rsa2048-g1")
+    assert modify_params(spec, other)[0] == {
+        "DBInstanceIdentifier": "team-a-orders-db-f07cf474", "ApplyImmediately": True,
+        "EnableIAMDatabaseAuthentication": True, "CACertificateIdentifier": "rds-ca-rsa4096-g1"}
+    assert spec_differences(spec, other) == [
+        ("iamAuthentication", True, False, True),
+        ("caCertificateIdentifier", "rds-ca-rsa4096-g1", "rds-ca-rsa2048-g1", True)]
+    # pending counts as done
+    pending = rds_instance(IAMDatabaseAuthenticationEnabled=False,
+                           CACertificateIdentifier="rds-ca-rsa2048-g1",
+                           PendingModifiedValues={"IAMDatabaseAuthenticationEnabled": True,
+                                                  "CACertificateIdentifier": "rds-ca-rsa4096-g1"})
+    assert modify_params(spec, pending) == ({}, [], [])
+    assert "EnableIAMDatabaseAuthentication" not in create_params("x-1", "ns", "x", UID,
+                                                                  payload()["spec"])

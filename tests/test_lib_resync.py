@@ -215,3 +215,36 @@ def test_any_status_is_read_without_raising(status, full):
     for item in select([obj], NOW, observed() if full else None):
         assert item["workflow"] in ("update", "delete")
         assert isinstance(item["cause"], str) and item["cause"]
+
+
+def test_consul_config_follows_the_instances_tls_facts():
+    inst = {"Endpoint": {"Address": "db.rds.local", "Port": 5432},
+            "CACertificateIdentifier": "rds-ca-rsa4096-g1",
+            "IAMDatabaseAuthenticationEnabled": True}
+    value = {"host": "db.rds.local", "port": 5432, "ca_certificate_identifier": "rds-ca-rsa4096-g1",
+             "iam_authentication": True}
+    assert consul_config_problem(value, inst) is None
+    assert consul_config_problem(dict(value, ca_certificate_identifier="rds-ca-rsa2048-g1"),
+                                 inst) == "Consul config stale (CA certificate changed)"
+    assert consul_config_problem(dict(value, iam_authentication=False), inst) \
+        == "Consul config stale (IAM authentication changed)"
+    # a config written before these facts: stale once, then published with them
+    assert consul_config_problem({"host": "db.rds.local", "port": 5432}, inst) \
+        == "Consul config stale (CA certificate changed)"
+
+
+def test_a_rotation_schedule_other_than_the_specs_is_drift():
+    seen = observed()
+    seen["secret_rotation"] = {"arn:secret:rds!db-1": 7}
+    assert causes([database(passwordRotationDays=30)], seen) == [
+        ("update", "drift: passwordRotationDays 7 -> 30")]
+    seen["secret_rotation"] = {"arn:secret:rds!db-1": None}  # no schedule listed
+    assert causes([database(passwordRotationDays=30)], seen) == [
+        ("update", "drift: passwordRotationDays None -> 30")]
+    seen["secret_rotation"] = {"arn:secret:rds!db-1": 30}
+    assert causes([database(passwordRotationDays=30)], seen) == []
+    # unset in the spec, or the secret not listed (its region's list failed): nothing known
+    seen["secret_rotation"] = {"arn:secret:rds!db-1": 7}
+    assert causes([database()], seen) == []
+    seen["secret_rotation"] = {}
+    assert causes([database(passwordRotationDays=30)], seen) == []

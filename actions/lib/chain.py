@@ -336,6 +336,29 @@ def _instance_status(step):
     return (_first_instance(step) or {}).get("DBInstanceStatus")
 
 
+def _set_rotation(run, plan, instance, aws):
+    """Tasks check_rotation and set_rotation: spec.passwordRotationDays as the rotation schedule
+    of the RDS-managed master secret, set only when it differs. The failure, or None."""
+    days = plan.get("rotation_days")
+    if days is None:
+        return None
+    arn = (instance.get("MasterUserSecret") or {}).get("SecretArn")
+    step = run.step("check_rotation", "aws.boto3action", service="secretsmanager",
+                    action_name="describe_secret", params={"SecretId": arn}, **aws)
+    if not step.ok:
+        return "reading the rotation schedule of the RDS-managed secret failed: " + step.error
+    if ((step.value or {}).get("RotationRules") or {}).get("AutomaticallyAfterDays") == days:
+        return None
+    step = run.step("set_rotation", "aws.boto3action", service="secretsmanager",
+                    action_name="rotate_secret",
+                    params={"SecretId": arn, "RotationRules": {"AutomaticallyAfterDays": days},
+                            "RotateImmediately": False}, **aws)
+    if not step.ok:
+        return ("setting the rotation schedule of the RDS-managed secret "
+                "(spec.passwordRotationDays) failed: " + step.error)
+    return None
+
+
 def _consul_config(instance, endpoint, port, identifier, plan):
     return {
         "host": endpoint,
@@ -345,6 +368,8 @@ def _consul_config(instance, endpoint, port, identifier, plan):
         "db_instance_identifier": identifier,
         "vault_path": plan["vault_path"],
         "region": plan["region"],
+        "ca_certificate_identifier": instance.get("CACertificateIdentifier"),
+        "iam_authentication": instance.get("IAMDatabaseAuthenticationEnabled"),
     }
 
 
@@ -498,6 +523,9 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
     ctx["endpoint"] = instance["Endpoint"]["Address"]
     ctx["port"] = instance["Endpoint"]["Port"]
 
+    problem = _set_rotation(run, plan, instance, aws)
+    if problem:
+        return failed(problem)
     step = run.poll("store_credentials", "aws.database_store_credentials",
                     lambda s: s.failed_with("check-and-set"),
                     count=CAS_RETRY_COUNT, delay=CAS_RETRY_DELAY,
@@ -609,6 +637,9 @@ def _database_update(run, resource, cause=""):  # pylint: disable=too-many-retur
                           % (ident, _instance_status(step)))
         instance = _first_instance(step)
         endpoint, port = instance["Endpoint"]["Address"], instance["Endpoint"]["Port"]
+    problem = _set_rotation(run, plan, instance, aws)
+    if problem:
+        return failed(problem)
     step = run.poll("store_credentials", "aws.database_store_credentials",
                     lambda s: s.failed_with("check-and-set"),
                     count=CAS_RETRY_COUNT, delay=CAS_RETRY_DELAY,

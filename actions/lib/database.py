@@ -102,6 +102,25 @@ def _locations(spec, status, namespace, name, layout, identity_ok):
     return found[0], found[1], errors
 
 
+def _rotation_days(spec):
+    days = spec.get("passwordRotationDays")
+    return days if isinstance(days, int) and not isinstance(days, bool) else None
+
+
+def _deferred(spec, params):
+    """The warning for a modification RDS holds for the maintenance window, or ""."""
+    if not params or params.get("ApplyImmediately") is not False:
+        return ""
+    changed = ", ".join("%s %s" % (k, str(v)[:32]) for k, v in sorted(params.items())
+                        if k not in ("DBInstanceIdentifier", "ApplyImmediately",
+                                     "AllowMajorVersionUpgrade"))
+    why = ("spec.applyChanges is NextMaintenanceWindow"
+           if spec.get("applyChanges") == "NextMaintenanceWindow" else
+           "a major version upgrade waits for it unless spec.applyChanges is Immediately")
+    return ("spec.applyChanges: applied in the instance's next maintenance window, not now (%s): "
+            "%s; RDS holds it as pending until then" % (why, changed))
+
+
 def plan(resource, current_instance=None, config=None):
     """The whole database_plan result for a trigger payload (see docs/provisioning-actions.md).
 
@@ -157,6 +176,9 @@ def plan(resource, current_instance=None, config=None):
         # protection off only when the spec says false, never by itself.
         "deletion_protection": (spec.get("deletionProtection")
                                 if isinstance(spec.get("deletionProtection"), bool) else None),
+        # spec.passwordRotationDays (null when unset): the rotation schedule the workflows set
+        # on the RDS-managed master secret (only when it differs).
+        "rotation_days": _rotation_days(spec),
         # An instance that was provisioned once (status has its endpoint) and is gone now was
         # deleted outside the pack: recreated only under policy Recreate (an EMPTY instance).
         "on_instance_missing": missing if missing in INSTANCE_MISSING_POLICIES else "Report",
@@ -185,6 +207,9 @@ def plan(resource, current_instance=None, config=None):
             result["modify_params"], errors, held = modify_params(spec, current_instance, classes)
             result["held"] = [bounded(h, MAX_ERROR) for h in held]
             result["warnings"] = result["warnings"] + result["held"]
+            deferred = _deferred(spec, result["modify_params"])
+            if deferred:
+                result["warnings"] = result["warnings"] + [bounded(deferred, MAX_ERROR)]
             if held:
                 result["held_message"] = bounded(
                     "; not applied (RDS cannot go back): " + "; ".join(result["held"]),

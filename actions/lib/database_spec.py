@@ -9,6 +9,7 @@ as RDS allows them, and that Vault paths and Consul keys lie under the namespace
 the input.
 """
 
+import difflib
 import functools
 import re
 import unicodedata
@@ -21,7 +22,9 @@ __all__ = [
     "SPEC_FIELDS", "LIMITS",
     "MAX_USER_TAGS", "RESERVED_TAG_PREFIXES", "quote", "validate_spec", "kv_path_problem",
     "check_kv_path", "check_text", "rds_regions", "parse_version", "BACKUP_FIELDS",
-    "backup_window", "maintenance_window", "windows_overlap",
+    "backup_window", "maintenance_window", "windows_overlap", "STORAGE_FIELDS", "STORAGE_TYPES",
+    "IOPS", "GP3_FROM_GB", "GP3_IOPS", "GP3_THROUGHPUT", "APPLY_CHANGES", "major_version",
+    "CA_CERTIFICATES", "ROTATION_DAYS",
 ]
 
 ENGINES = ("postgres", "mysql", "mariadb")
@@ -35,11 +38,32 @@ DEFAULTS = {"instanceSize": "small", "storageGB": 20, "masterUsername": "dbadmin
 SPEC_FIELDS = ("engine", "engineVersion", "instanceSize", "instanceClass", "storageGB",
                "databaseName", "masterUsername", "deletionPolicy", "vault", "consul", "tags",
                "region", "onInstanceMissing", "multiAZ", "deletionProtection", "backup",
-               "maintenanceWindow")
+               "maintenanceWindow", "storage", "applyChanges", "autoMinorVersionUpgrade",
+               "allowMajorVersionUpgrade", "iamAuthentication", "caCertificateIdentifier",
+               "passwordRotationDays")
 #: Fields of spec.backup.
 BACKUP_FIELDS = ("retentionDays", "window")
 #: RDS BackupRetentionPeriod: 0 (automated backups off) to 35 days.
 RETENTION_DAYS = (0, 35)
+#: spec.applyChanges: when modify_db_instance applies a change (ApplyImmediately true / false).
+APPLY_CHANGES = ("Immediately", "NextMaintenanceWindow")
+#: RDS's current certificate authorities (describe_certificates; rds-ca-2019 expired in 2024).
+CA_CERTIFICATES = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
+#: spec.passwordRotationDays: Secrets Manager RotationRules.AutomaticallyAfterDays of the
+#: RDS-managed master secret (RDS's default schedule: every 7 days).
+ROTATION_DAYS = (1, 1000)
+#: Fields of spec.storage.
+STORAGE_FIELDS = ("maxGB", "type", "iops", "throughput")
+#: The storage types the pack offers (RDS StorageType); gp2 and magnetic are legacy.
+STORAGE_TYPES = ("gp3", "io1", "io2")
+#: Provisioned IOPS of io1/io2 for PostgreSQL, MySQL, MariaDB: (lowest, highest, lowest storage
+#: GiB, IOPS per GiB from, to).
+IOPS = {"io1": (1000, 256000, 100, 0.5, 50), "io2": (1000, 256000, 100, 0.5, 1000)}
+#: gp3 below 400 GiB has a fixed baseline (3000 IOPS, 125 MiBps) that RDS refuses to have set;
+#: from 400 GiB IOPS and throughput (MiBps) may be set, throughput at most a quarter of IOPS.
+GP3_FROM_GB = 400
+GP3_IOPS = (12000, 64000)
+GP3_THROUGHPUT = (500, 4000)
 
 #: Longest value of each string field (the CRD's maxLength; tests/test_crd_database.py keeps
 #: the two equal).
@@ -119,6 +143,12 @@ def _key(key):
     return text if len(text) <= 40 and text.isprintable() else quote(text)
 
 
+def major_version(engine, version):
+    """The major version of ``version`` (PostgreSQL ``16``; MySQL and MariaDB ``8.0``,
+    ``10.11``): an upgrade across it is a major one for RDS."""
+    return parse_version(version)[:len(MIN_VERSION.get(engine, (0,)))]
+
+
 def parse_version(text):
     """The leading numeric parts of a dotted version (``8.0.mysql_aurora.3`` -> (8, 0)); at
     most 4 parts of at most 6 digits each are read."""
@@ -154,8 +184,7 @@ def validate_spec(spec, namespace=None, layout=None):
     errors = []
     unknown = sorted((k for k in spec if k not in SPEC_FIELDS), key=str)
     for key in unknown[:3]:
-        errors.append("spec.%s: unknown field; expected one of %s"
-                      % (_key(key), ", ".join(SPEC_FIELDS)))
+        errors.append(_unknown_field(key))
     if len(unknown) > 3:
         errors.append("spec: %d more unknown fields" % (len(unknown) - 3))
     engine = spec.get("engine")
@@ -181,7 +210,24 @@ def validate_spec(spec, namespace=None, layout=None):
         errors += _validate_location(spec, section, key, kind, namespace, layout)
     errors += _validate_tags(spec.get("tags"))
     errors += _validate_availability(spec)
+    errors += _validate_storage_options(spec, engine)
+    errors += _validate_changes(spec)
     return errors
+
+
+def _unknown_field(key):
+    """The message for an unknown spec field: the fields to choose from, or (when that would
+    pass 400 characters: a long or unprintable key) the closest ones."""
+    text = key if isinstance(key, str) else repr(key)
+    shown = _key(key) if len(text) <= 40 else "%r... (%d characters)" % (text[:20], len(text))
+    message = "spec.%s: unknown field; expected one of %s" % (shown, ", ".join(SPEC_FIELDS))
+    if len(message) <= 400:
+        return message
+    shown = "%r... (%d characters)" % (text[:8], len(text)) if len(shown) > 60 else shown
+    close = difflib.get_close_matches(text[:40], SPEC_FIELDS, n=3)
+    return ("spec.%s: unknown field%s; expected a field of the Database spec (`kubectl explain "
+            "database.spec` lists them)" % (shown, "; did you mean %s?" % " or ".join(close)
+                                            if close else ""))
 
 
 def _validate_version(spec, engine):
@@ -438,4 +484,119 @@ def _validate_availability(spec):
             errors.append("spec.maintenanceWindow: %s overlaps (or touches) the daily backup "
                           "window %s (spec.backup.window); RDS refuses both, expected windows "
                           "apart" % (quote(window), quote(backup_ok)))
+    return errors
+
+
+def _validate_storage_options(spec, engine):
+    """spec.storage: maxGB (autoscaling), type, iops, throughput."""
+    storage = spec.get("storage")
+    if storage in (None, {}):
+        return []
+    if not isinstance(storage, dict):
+        return ["spec.storage: expected an object with maxGB, type, iops and/or throughput, "
+                "got %s" % quote(storage)]
+    errors = ["spec.storage.%s: unknown field; expected one of %s"
+              % (_key(k), ", ".join(STORAGE_FIELDS))
+              for k in sorted(storage, key=str) if k not in STORAGE_FIELDS][:2]
+    allocated = spec.get("storageGB", DEFAULTS["storageGB"])
+    low, high = STORAGE_GB.get(engine, (20, 65536))
+    allocated = allocated if _is_int(allocated) and low <= allocated <= high else None
+    most = storage.get("maxGB")
+    if most is not None and not (_is_int(most) and (allocated or low) <= most <= high):
+        errors.append("spec.storage.maxGB: expected an integer number of GiB from storageGB "
+                      "(%s; equal turns storage autoscaling off) to %d, got %s"
+                      % (allocated if allocated is not None else "?", high, quote(most)))
+    kind = storage.get("type")
+    if kind is not None and kind not in STORAGE_TYPES:
+        errors.append("spec.storage.type: expected one of %s, got %s"
+                      % (", ".join(STORAGE_TYPES), quote(kind)))
+        return errors
+    iops, throughput = storage.get("iops"), storage.get("throughput")
+    for field, value in (("iops", iops), ("throughput", throughput)):
+        if value is not None and not _is_int(value):
+            errors.append("spec.storage.%s: expected an integer, got %s" % (field, quote(value)))
+    if errors:
+        return errors
+    if kind in IOPS:
+        errors += _provisioned_iops(kind, iops, throughput, allocated)
+    elif kind == "gp3":
+        errors += _gp3(iops, throughput, allocated)
+    elif iops is not None or throughput is not None:
+        field = "iops" if iops is not None else "throughput"
+        errors.append("spec.storage.%s: set only with spec.storage.type (%s take iops; gp3 "
+                      "from %d GiB takes iops and throughput); expected a type too"
+                      % (field, " and ".join(IOPS), GP3_FROM_GB))
+    return errors
+
+
+def _provisioned_iops(kind, iops, throughput, allocated):
+    errors = []
+    least, most, min_gb, ratio_low, ratio_high = IOPS[kind]
+    if allocated is not None and allocated < min_gb:
+        errors.append("spec.storage.type, spec.storageGB: %s needs at least %d GiB of storage, "
+                      "got storageGB %d" % (kind, min_gb, allocated))
+    if iops is None:
+        errors.append("spec.storage.iops: %s storage needs provisioned IOPS; expected an "
+                      "integer from %d to %d" % (kind, least, most))
+    elif not least <= iops <= most:
+        errors.append("spec.storage.iops: expected %d to %d IOPS for %s, got %d"
+                      % (least, most, kind, iops))
+    elif allocated is not None and allocated >= min_gb \
+            and not ratio_low * allocated <= iops <= ratio_high * allocated:
+        errors.append("spec.storage.iops: %s allows %s to %s IOPS per GiB; for storageGB %d "
+                      "expected %d to %d IOPS, got %d"
+                      % (kind, _number(ratio_low), _number(ratio_high), allocated,
+                         max(least, int(ratio_low * allocated + 0.5)),
+                         min(most, int(ratio_high * allocated)), iops))
+    if throughput is not None:
+        errors.append("spec.storage.throughput: %s storage takes no throughput setting (only "
+                      "gp3 from %d GiB does); expected it left out" % (kind, GP3_FROM_GB))
+    return errors
+
+
+def _gp3(iops, throughput, allocated):
+    errors = []
+    if (iops is not None or throughput is not None) and allocated is not None \
+            and allocated < GP3_FROM_GB:
+        field = "iops" if iops is not None else "throughput"
+        return ["spec.storage.%s: gp3 below %d GiB has a fixed baseline (3000 IOPS, 125 MiBps) "
+                "that RDS does not let be set; expected it left out, or storageGB %d or more "
+                "(got storageGB %d)" % (field, GP3_FROM_GB, GP3_FROM_GB, allocated)]
+    bounds = (("iops", iops, GP3_IOPS, "IOPS"),
+              ("throughput", throughput, GP3_THROUGHPUT, "MiBps"))
+    for field, value, (low, high), unit in bounds:
+        if value is not None and not low <= value <= high:
+            errors.append("spec.storage.%s: expected %d to %d %s for gp3, got %d"
+                          % (field, low, high, unit, value))
+    if not errors and iops is not None and throughput is not None and throughput * 4 > iops:
+        errors.append("spec.storage.throughput: gp3 allows at most 0.25 MiBps per IOPS; with "
+                      "iops %d expected at most %d, got %d" % (iops, iops // 4, throughput))
+    return errors
+
+
+def _number(value):
+    return ("%g" % value)
+
+
+def _validate_changes(spec):
+    """applyChanges, autoMinorVersionUpgrade, allowMajorVersionUpgrade, iamAuthentication,
+    caCertificateIdentifier, passwordRotationDays."""
+    errors = []
+    when = spec.get("applyChanges")
+    if when is not None and when not in APPLY_CHANGES:
+        errors.append("spec.applyChanges: expected one of %s, got %s"
+                      % (", ".join(APPLY_CHANGES), quote(when)))
+    ca = spec.get("caCertificateIdentifier")
+    if ca is not None and ca not in CA_CERTIFICATES:
+        errors.append("spec.caCertificateIdentifier: expected one of %s, got %s"
+                      % (", ".join(CA_CERTIFICATES), quote(ca)))
+    days = spec.get("passwordRotationDays")
+    if days is not None and not (_is_int(days) and ROTATION_DAYS[0] <= days <= ROTATION_DAYS[1]):
+        errors.append("spec.passwordRotationDays: expected an integer number of days from %d to "
+                      "%d (RDS's default schedule is every 7), got %s"
+                      % (ROTATION_DAYS + (quote(days),)))
+    for field in ("autoMinorVersionUpgrade", "allowMajorVersionUpgrade", "iamAuthentication"):
+        value = spec.get(field)
+        if value is not None and not isinstance(value, bool):
+            errors.append("spec.%s: expected true or false, got %s" % (field, quote(value)))
     return errors

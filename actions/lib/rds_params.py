@@ -8,7 +8,7 @@ that lacks or garbles fields (they are then reported, never raised).
 import hashlib
 import re
 
-from lib.database_spec import (DEFAULTS, RESERVED_TAG_PREFIXES, parse_version,
+from lib.database_spec import (DEFAULTS, RESERVED_TAG_PREFIXES, major_version, parse_version,
                                windows_overlap)
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "db_instance_identifier", "final_snapshot_identifier", "instance_class_for",
     "resource_tags", "tag_map", "adoption", "create_params", "modify_params", "spec_differences",
     "compare_versions", "version_satisfies", "OPTIONAL_PARAMS", "optional_settings",
+    "apply_immediately",
 ]
 
 #: The optional spec fields set only when the spec gives them (left out, the instance keeps
@@ -26,7 +27,19 @@ OPTIONAL_PARAMS = (
     ("backup.retentionDays", "BackupRetentionPeriod", int),
     ("backup.window", "PreferredBackupWindow", str),
     ("maintenanceWindow", "PreferredMaintenanceWindow", str),
+    ("autoMinorVersionUpgrade", "AutoMinorVersionUpgrade", bool),
+    ("iamAuthentication", "EnableIAMDatabaseAuthentication", bool),
+    ("caCertificateIdentifier", "CACertificateIdentifier", str),
+    ("storage.maxGB", "MaxAllocatedStorage", int),
+    ("storage.type", "StorageType", str),
+    ("storage.iops", "Iops", int),
+    ("storage.throughput", "StorageThroughput", int),
 )
+
+
+#: Where describe_db_instances (and PendingModifiedValues) answers a parameter under another
+#: name than create/modify_db_instance take it.
+READ_AS = {"EnableIAMDatabaseAuthentication": "IAMDatabaseAuthenticationEnabled"}
 
 
 def optional_settings(spec):
@@ -42,10 +55,14 @@ def optional_settings(spec):
     return found
 
 
-def _same(param, wanted, actual):
-    """RDS answers maintenance windows in lower case; the spec may name days in any case."""
+def _same(param, wanted, actual, allocated=None):
+    """RDS answers maintenance windows in lower case; the spec may name days in any case.
+    MaxAllocatedStorage equal to the allocated storage turns autoscaling off: RDS then answers
+    none (``allocated``: the instance's AllocatedStorage)."""
     if param == "PreferredMaintenanceWindow" and isinstance(actual, str):
         return wanted.lower() == actual.lower()
+    if param == "MaxAllocatedStorage" and actual is None:
+        return wanted == allocated
     if isinstance(wanted, bool) or isinstance(actual, bool):
         return wanted is actual
     return wanted == actual
@@ -154,6 +171,8 @@ def create_params(identifier, namespace, name, uid, spec, instance_classes=None,
         params["DBName"] = spec["databaseName"]
     for _field, param, value in optional_settings(spec):
         params[param] = value
+    if params.get("MaxAllocatedStorage") == params["AllocatedStorage"]:
+        del params["MaxAllocatedStorage"]  # maxGB equal to storageGB: no autoscaling
     if db_subnet_group_name:
         params["DBSubnetGroupName"] = db_subnet_group_name
     if vpc_security_group_ids:
@@ -196,26 +215,45 @@ def modify_params(spec, instance, instance_classes=None):
     storage = spec.get("storageGB", DEFAULTS["storageGB"])
     actual = _int_or_none(pending.get("AllocatedStorage"))
     actual = actual if actual is not None else _int_or_none(instance.get("AllocatedStorage"))
-    if actual is not None and storage < actual:
+    if actual is not None and storage < actual and _autoscaling_limit(spec, storage) > storage:
+        pass  # grown by storage autoscaling (past maxGB: held below): not a difference
+    elif actual is not None and storage < actual:
         held.append("spec.storageGB: RDS storage cannot shrink; the instance keeps %d GB (spec "
                     "says %d): set storageGB to %d or more" % (actual, storage, actual))
     elif storage != actual:
         changes["AllocatedStorage"] = storage
+    have_max = _int_or_none(instance.get("MaxAllocatedStorage"))
+    held += _max_storage_held(spec, storage, actual, have_max)
+    allocated, grown = max(storage, actual or 0), actual
     wanted = spec.get("engineVersion")
     actual = (_text_or_none(pending.get("EngineVersion"))
               or _text_or_none(instance.get("EngineVersion")))
-    if wanted and actual and parse_version(actual) and not version_satisfies(wanted, actual):
+    major = False
+    if wanted and actual and parse_version(actual) and not version_satisfies(wanted, actual) \
+            and not _minor_upgraded(spec, instance, actual):
         if compare_versions(wanted, actual) < 0:
             held.append("spec.engineVersion: the instance runs %s %s and cannot be downgraded; "
                         "set engineVersion to %s or later" % (spec["engine"], actual[:32],
                                                               actual[:32]))
         else:
+            major = major_version(engine, wanted) != major_version(engine, actual)
+            if major and spec.get("allowMajorVersionUpgrade") is not True:
+                return {}, ["spec.engineVersion, spec.allowMajorVersionUpgrade: %s is a major "
+                            "upgrade of the instance's %s %s, refused unless "
+                            "allowMajorVersionUpgrade is true (the upgrade is then applied in "
+                            "the maintenance window unless applyChanges is Immediately); "
+                            "expected engineVersion %s.x or allowMajorVersionUpgrade: true"
+                            % (wanted[:32], engine, actual[:32],
+                               ".".join(str(p) for p in major_version(engine, actual)))], held
             changes["EngineVersion"] = wanted
-            if parse_version(wanted)[0] != parse_version(actual)[0]:
+            if major:
                 changes["AllowMajorVersionUpgrade"] = True
-    for _field, param, value in optional_settings(spec):
-        have = pending.get(param) if pending.get(param) is not None else instance.get(param)
-        if not _same(param, value, have):
+    for field, param, value in optional_settings(spec):
+        read = READ_AS.get(param, param)
+        have = pending.get(read) if pending.get(read) is not None else instance.get(read)
+        if field == "storage.maxGB" and _max_storage_held(spec, storage, grown, have_max):
+            continue
+        if not _same(param, value, have, allocated):
             changes[param] = value
     window = spec.get("maintenanceWindow")
     backup = spec.get("backup") if isinstance(spec.get("backup"), dict) else {}
@@ -228,8 +266,28 @@ def modify_params(spec, instance, instance_classes=None):
     if not changes:
         return {}, [], held
     changes["DBInstanceIdentifier"] = instance["DBInstanceIdentifier"]
-    changes["ApplyImmediately"] = True
+    changes["ApplyImmediately"] = apply_immediately(spec, major)
     return changes, [], held
+
+
+def apply_immediately(spec, major=False):
+    """ApplyImmediately of a modification: spec.applyChanges; unset, at once, except a change
+    carrying a major version upgrade, which then waits for the maintenance window."""
+    when = spec.get("applyChanges")
+    if when in ("Immediately", "NextMaintenanceWindow"):
+        return when == "Immediately"
+    return not major
+
+
+def _minor_upgraded(spec, instance, actual):
+    """True when the instance runs a later minor version of the spec's major one and minor
+    upgrades are automatic (spec.autoMinorVersionUpgrade, else the instance's own setting):
+    RDS upgraded it in a maintenance window, which is no difference to repair."""
+    auto = spec.get("autoMinorVersionUpgrade")
+    auto = instance.get("AutoMinorVersionUpgrade") if auto is None else auto
+    wanted, engine = spec.get("engineVersion"), spec.get("engine")
+    return auto is True and bool(wanted) and compare_versions(wanted, actual) < 0 \
+        and major_version(engine, wanted) == major_version(engine, actual)
 
 
 def spec_differences(spec, instance, instance_classes=None):
@@ -247,14 +305,43 @@ def spec_differences(spec, instance, instance_classes=None):
         found.append((field, klass, actual.get("DBInstanceClass"), True))
     storage = spec.get("storageGB", DEFAULTS["storageGB"])
     have = _int_or_none(actual.get("AllocatedStorage"))
-    if storage != have:
+    if storage != have and not (have is not None and storage < have
+                                and _autoscaling_limit(spec, storage) > storage):
         found.append(("storageGB", storage, have, have is None or storage > have))
+    allocated = max(storage, have or 0)
     wanted = spec.get("engineVersion")
     running = _text_or_none(actual.get("EngineVersion"))
-    if wanted and running and not version_satisfies(wanted, running):
+    if wanted and running and not version_satisfies(wanted, running) \
+            and not _minor_upgraded(spec, actual, running):
         found.append(("engineVersion", wanted, running,
                       not parse_version(running) or compare_versions(wanted, running) > 0))
     for field, param, value in optional_settings(spec):
-        if not _same(param, value, actual.get(param)):
-            found.append((field, value, actual.get(param), True))
+        have_value = actual.get(READ_AS.get(param, param))
+        if not _same(param, value, have_value, allocated):
+            found.append((field, value, have_value,
+                          not (field == "storage.maxGB"
+                               and _max_storage_held(spec, storage, have,
+                                                     actual.get(param)))))
     return found
+
+
+def _autoscaling_limit(spec, storage):
+    """spec.storage.maxGB, the most storage autoscaling may grow to (``storage`` without it)."""
+    storage_spec = spec.get("storage")
+    most = storage_spec.get("maxGB") if isinstance(storage_spec, dict) else None
+    return most if _int_or_none(most) is not None else storage
+
+
+def _max_storage_held(spec, storage, actual, have_max):
+    """[message] when spec.storage.maxGB cannot be applied: autoscaling (or a change out of
+    band) grew the instance to ``actual`` GB, at or past maxGB (RDS wants the limit above the
+    allocated storage, or equal to it to turn autoscaling off); none when the instance's limit
+    ``have_max`` is maxGB already."""
+    most = _autoscaling_limit(spec, None)
+    if most is None or actual is None or actual <= storage or most >= actual \
+            or have_max == most:
+        return []
+    return ["spec.storage.maxGB: the instance has grown to %d GB (storage autoscaling), past "
+            "maxGB %d; RDS wants the limit above the allocated storage: set maxGB above %d, or "
+            "storageGB and maxGB both to %d to turn autoscaling off"
+            % (actual, most, actual, actual)]

@@ -13,8 +13,9 @@ again and starts a run only for those whose promise does not hold or whose run i
 - on a full cycle (``observed`` holds what AWS, Vault and Consul say), for Ready Databases: the
   instance gone (the update workflow then applies spec.onInstanceMissing), changed out of band
   (class, storage, version; what RDS cannot undo, like grown storage, is not run again and
-  again), its endpoint moved, its RDS-managed secret rotated (the current version differs from
-  the one Vault's copy was made from), the Vault secret or Consul key deleted, Consul's config
+  again), its endpoint, CA certificate or IAM authentication changed (Consul's config), its
+  RDS-managed secret rotated (the current version differs from the one Vault's copy was made
+  from), the Vault secret or Consul key deleted, Consul's config
   stale.
 
 ``select(objects, now, observed)`` returns one work item per Database that needs a run; a
@@ -35,6 +36,10 @@ GRACE_SECONDS = 120
 #: workflows' longest wait is 30 minutes (the RDS polls), an action's timeout 10.
 STALE_SECONDS = 45 * 60
 IN_PROGRESS = ("Provisioning", "Updating", "Deleting")
+#: The TLS facts of the Consul config that follow the instance: (config key, DBInstances[]
+#: field, what a stale one is called).
+TLS_FACTS = (("ca_certificate_identifier", "CACertificateIdentifier", "CA certificate"),
+             ("iam_authentication", "IAMDatabaseAuthenticationEnabled", "IAM authentication"))
 
 
 def utc_now():
@@ -143,13 +148,31 @@ def consul_config_problem(value, instance):
     if not isinstance(value, dict) or value.get("host") != endpoint.get("Address") \
             or value.get("port") != endpoint.get("Port"):
         return "Consul config stale (endpoint moved)"
+    for key, field, what in TLS_FACTS:
+        if field in instance and value.get(key) != instance.get(field):
+            return "Consul config stale (%s changed)" % what
     return None
+
+
+def _rotation_drift(spec, instance, observed):
+    """[("passwordRotationDays", wanted, actual)] when the RDS-managed secret's rotation
+    schedule (``observed["secret_rotation"]``: secret ARN -> AutomaticallyAfterDays, from the
+    list of secrets) is not the spec's; [] when the spec sets none or the secret was not
+    listed."""
+    days = spec.get("passwordRotationDays")
+    arn = (instance.get("MasterUserSecret") or {}).get("SecretArn")
+    rotation = observed.get("secret_rotation") or {}
+    if not isinstance(days, int) or isinstance(days, bool) or arn not in rotation \
+            or rotation[arn] == days:
+        return []
+    return [("passwordRotationDays", days, rotation[arn])]
 
 
 def _promise_work(obj, observed, default_region, instance_classes):
     """The cause for running the update workflow of a Ready Database on a full cycle, or None.
     ``observed``: instances (region -> identifier -> DBInstances[] item), secret_versions
-    (secret ARN -> AWSCURRENT VersionId), vault ((namespace, name) -> {"exists",
+    (secret ARN -> AWSCURRENT VersionId), secret_rotation (secret ARN -> the rotation schedule's
+    AutomaticallyAfterDays), vault ((namespace, name) -> {"exists",
     "source_version"}), consul ((namespace, name) -> parsed value or None)."""
     metadata, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     key = (metadata["namespace"], metadata["name"])
@@ -165,6 +188,7 @@ def _promise_work(obj, observed, default_region, instance_classes):
         return None  # another owner's: the drift report names it, no run can fix it
     drift = [(field, want, have) for field, want, have, repairable
              in spec_differences(spec, instance, instance_classes) if repairable]
+    drift += _rotation_drift(spec, instance, observed)
     if drift:
         return "drift: " + ", ".join("%s %s -> %s" % (field, have, want)
                                      for field, want, have in drift)
