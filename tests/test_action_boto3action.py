@@ -27,7 +27,7 @@ def test_metadata_follows_the_packs_style():
         assert spec.get("required") is True or "default" in spec, name
     positions = {spec["position"]: name for name, spec in META["parameters"].items()
                  if "position" in spec}
-    assert positions == {0: "service", 1: "action_name", 2: "params"}
+    assert positions == {1: "service", 2: "action_name", 3: "params"}
     assert META["parameters"]["credentials"]["secret"] is True
 
 

@@ -29,7 +29,7 @@ MASK = "********"
 def test_metadata_positions_and_secrets():
     positions = {spec["position"]: name for name, spec in META["parameters"].items()
                  if "position" in spec}
-    assert positions == {0: "api", 1: "method", 2: "params"}
+    assert positions == {1: "api", 2: "method", 3: "params"}
     assert META["parameters"]["secret_params"]["secret"] is True
     assert META["output_schema"]["properties"]["secret_data"]["secret"] is True
     shown = mask_output(META, {"kind": "Secret", "secret_data": {"ns/a": {"k": "dg=="}}})

@@ -148,8 +148,11 @@ def position_problems(where, params):
                        if isinstance(spec, dict) and "position" in spec)
     if any(not isinstance(p, int) or isinstance(p, bool) for p in positions):
         return ["%s: `position` values must be integers, got %r" % (where, positions)]
-    if positions != list(range(len(positions))):
-        return ["%s: `position` values must be unique and consecutive from 0, got %r"
+    # From 1: StackStorm only asks for contiguous values, and st2web orders a form by position
+    # only where it is not 0 (a parameter at 0 that is not required sorts among the others by
+    # name, in an order that changes between renders: tests/st2_install/test_30_web.py).
+    if positions != list(range(1, len(positions) + 1)):
+        return ["%s: `position` values must be unique and consecutive from 1, got %r"
                 % (where, positions)]
     return []
 
@@ -281,7 +284,7 @@ GOOD_META = {
     "enabled": True, "description": "Say hello.",
     "parameters": {
         "who": {"type": "string", "description": "Whom to greet.", "required": True,
-                "position": 0},
+                "position": 1},
         "shout": {"type": "boolean", "description": "Shout.", "required": False},
     },
 }
@@ -337,8 +340,8 @@ def test_missing_entry_points(tmp_path):
 
 def test_parameter_rules(tmp_path):
     meta = with_params(
-        who={"type": "text", "required": True, "position": 0},
-        count={"type": "integer", "description": "How many.", "position": 2},
+        who={"type": "text", "required": True, "position": 1},
+        count={"type": "integer", "description": "How many.", "position": 3},
         api_token={"type": "string", "description": "Token.", "default": ""},
         color={"type": "string", "description": "Color.", "enum": ["red", 3], "default": "red"},
         size={"type": "integer", "description": "Size.", "default": "big"},
@@ -355,7 +358,7 @@ def test_parameter_rules(tmp_path):
         "actions/greet.yaml: parameter who: `type` must be one of string, integer, number, "
         "boolean, object, array, null, got 'text'",
         "actions/greet.yaml: parameter who: needs a one-line `description`",
-        "actions/greet.yaml: `position` values must be unique and consecutive from 0, got [0, 2]",
+        "actions/greet.yaml: `position` values must be unique and consecutive from 1, got [1, 3]",
     ]
 
 
