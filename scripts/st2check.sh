@@ -4,7 +4,9 @@
 # ../shared/st2check/install.sh (outside the repository, in $ST2CHECK), then runs
 # ../shared/st2check/check (validate, registration with fail-on-failure, Orquesta inspection,
 # st2-run-pack-tests) and ../shared/st2check/e2e (sensor, rules engine, Orquesta, python runner
-# against the local servers). A failure of either fails this script.
+# against the local servers), the resync's own end to end (tests/st2_e2e/run.sh), and the pack
+# as users meet it (tests/st2_install/run.sh: st2 pack install, the st2 CLI, the web UI in
+# headless Chromium). A failure of any fails this script.
 # Where ../shared/st2check does not exist, or StackStorm cannot be installed (a package registry
 # out of reach), it says so loudly and exits 0: the checks did not run, nothing was checked.
 set -uo pipefail
@@ -25,6 +27,13 @@ if ! dpkg-query -W -f='${Status}' libldap2-dev libsasl2-dev 2>/dev/null | grep -
   say "apt-get install libldap2-dev libsasl2-dev (for st2-auth-ldap)"
   { apt-get update -qq && apt-get install -y -qq libldap2-dev libsasl2-dev; } >/dev/null 2>&1 \
     || echo "st2check: could not install libldap2-dev libsasl2-dev; st2-auth-ldap will be missing"
+fi
+
+# the web UI check drives Debian's Chromium with Node.js (tests/st2_install/run.sh)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v chromium >/dev/null; then
+  say "apt-get install nodejs npm chromium (for the web UI check)"
+  { apt-get update -qq && apt-get install -y -qq nodejs npm chromium; } >/dev/null 2>&1 \
+    || echo "st2check: could not install nodejs npm chromium; the web UI check will be left out"
 fi
 
 # install (again) only when the snapshot changed or the install is incomplete (st2-auth-ldap is
@@ -51,5 +60,7 @@ say "real StackStorm: $TOOLS/e2e"
 "$TOOLS/e2e" || rc=1
 say "real StackStorm: the resync end to end (tests/st2_e2e/run.sh)"
 ST2CHECK_TOOLS=$TOOLS tests/st2_e2e/run.sh || rc=1
+say "real StackStorm: st2 pack install, the st2 CLI and the web UI (tests/st2_install/run.sh)"
+ST2CHECK_TOOLS=$TOOLS tests/st2_install/run.sh || rc=1
 say "real StackStorm checks: $([ $rc -eq 0 ] && echo pass || echo FAIL) in $((SECONDS - started)) s"
 exit $rc
