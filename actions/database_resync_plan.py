@@ -65,6 +65,7 @@ class DatabaseResyncPlan(BaseAction):
                     "consul": {}}
         for region in regions:
             self._observe_region(region, credentials, observed)
+        self._observe_parameters(ready, default_region, credentials, observed)
         self._observe_vault(ready, observed["vault"])
         self._observe_consul(ready, observed["consul"])
         return observed
@@ -105,6 +106,32 @@ class DatabaseResyncPlan(BaseAction):
             for version_id, stages in (secret.get("SecretVersionsToStages") or {}).items():
                 if "AWSCURRENT" in (stages or []):
                     observed["secret_versions"][secret.get("ARN")] = version_id
+
+    def _observe_parameters(self, ready, default_region, credentials, observed):
+        """spec.parameters: the parameters set in each Ready Database's group (group name ->
+        {name: value}; left out when it could not be read: nothing is known)."""
+        from lib.aws import AwsCallError, AwsInputError, call_operation  # pylint: disable=C0415
+        from lib.parameter_groups import spec_group  # pylint: disable=import-outside-toplevel
+
+        observed["parameters"] = {}
+        for obj in ready:
+            spec = obj.get("spec") or {}
+            region = spec.get("region") or default_region
+            identifier = (obj.get("status") or {}).get("dbInstanceIdentifier")
+            group = spec_group(identifier, spec)[0]
+            if group is None or region not in observed["instances"]:
+                continue
+            try:
+                rds = self._client("rds", region, credentials)
+                found = call_operation(rds, "describe_db_parameters", {
+                    "DBParameterGroupName": group, "Source": "user"}, paginate=True)
+            except (AwsCallError, AwsInputError) as exc:
+                self.errors.append("parameter group %s: %s (not checked)" % (group, exc))
+                continue
+            observed["parameters"][group] = {
+                p["ParameterName"]: p.get("ParameterValue")
+                for p in found.get("Parameters") or []
+                if p.get("Source", "user") == "user" and p.get("ParameterValue") is not None}
 
     def _observe_vault(self, ready, found):
         from lib.vault import KV, VaultError  # pylint: disable=import-outside-toplevel

@@ -52,6 +52,12 @@ def json_values(max_leaves=12):
 
 
 BACKUP_WINDOWS = ["03:00-03:30", "23:45-00:30", "04:10-05:00"]
+#: spec.parameters names (dynamic and static ones; moto takes any name and value).
+PARAMETER_NAMES = {"postgres": ["work_mem", "statement_timeout", "max_connections",
+                                "shared_buffers", "rds.force_ssl", "log_min_duration_statement"],
+                   "mysql": ["max_connections", "innodb_lock_wait_timeout", "performance_schema",
+                             "slow_query_log"]}
+PARAMETER_NAMES["mariadb"] = PARAMETER_NAMES["mysql"]
 MAINTENANCE_WINDOWS = ["sun:06:00-sun:07:00", "Sat:10:00-Sat:10:30", "mon:01:00-mon:02:00"]
 
 
@@ -111,6 +117,8 @@ def _valid_spec(own):
             backup["retentionDays"] = 1  # RDS refuses backups off with Multi-AZ
         if backup:
             spec["backup"] = backup
+        if data["parameters"] is not None and data["version"]:
+            spec["parameters"] = data["parameters"]  # the group's family needs a version
         storage = _storage_options(data["storageKind"], spec)
         if storage is not None:
             spec["storage"] = storage
@@ -150,6 +158,10 @@ def _valid_spec(own):
                 "allowMajorVersionUpgrade": st.one_of(st.none(), st.booleans()),
                 "iamAuthentication": st.one_of(st.none(), st.booleans()),
                 "passwordRotationDays": st.one_of(st.none(), st.integers(1, 1000)),
+                "parameters": st.one_of(st.none(), st.dictionaries(
+                    st.sampled_from(PARAMETER_NAMES[engine]),
+                    st.one_of(st.integers(0, 10 ** 6), st.from_regex(r"\A[a-z0-9]{1,8}\Z")),
+                    max_size=4)),
                 "caCertificateIdentifier": st.one_of(st.none(), st.sampled_from(
                     ["rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1"])),
             }))
@@ -178,6 +190,14 @@ def _schema_passing_fields(other):
             [{"type": "io1", "iops": 1000}, {"iops": 3000}, {"throughput": 500},
              {"type": "gp3", "iops": 12000}, {"type": "io2"},
              {"type": "io1", "iops": 1000, "throughput": 500}])),
+        st.tuples(st.just("source"), st.sampled_from(
+            [{"snapshotIdentifier": "snap-1", "database": "orders-db"}, {},
+             {"snapshotIdentifier": "1snap"}, {"snapshotIdentifier": "snap--1"},
+             {"snapshotIdentifier": "snap-1", "restoreTime": "2026-12-07T10:00:00Z"},
+             {"database": "orders-db", "restoreTime": "yesterday"}])),
+        st.tuples(st.just("parameters"), st.sampled_from(
+            [{"work mem": "1"}, {"work_mem": "a\tb"}, {"1abc": "x"}, {"a;b": "1"},
+             {"work_mem": "1\x00"}, {"x" * 129: "1"}])),
         st.tuples(st.just("tags"), st.dictionaries(
             st.one_of(st.sampled_from(["aws:x", "AWS:Name", "rds:z", "st2-aws/uid", "a;b",
                                        "tab\tkey"]), st.from_regex(r"\A[a-z]{1,8}\Z")),
@@ -196,11 +216,13 @@ def _hostile_fields(other):
                                    "storageGB", "databaseName", "masterUsername",
                                    "deletionPolicy", "region", "vault", "consul", "tags",
                                    "multiAZ", "deletionProtection", "backup",
-                                   "maintenanceWindow", "storage", "applyChanges",
+                                   "maintenanceWindow", "storage", "applyChanges", "source",
                                    "autoMinorVersionUpgrade", "allowMajorVersionUpgrade",
                                    "iamAuthentication", "caCertificateIdentifier",
-                                   "passwordRotationDays"]),
+                                   "passwordRotationDays", "parameters"]),
                   json_values()),
+        st.tuples(st.just("parameters"), st.dictionaries(
+            nasty_text(140), st.one_of(nasty_text(300), json_values()), max_size=5)),
         st.tuples(st.just("storage"), st.fixed_dictionaries({}, optional={
             "maxGB": st.one_of(st.integers(), json_values()),
             "type": st.one_of(nasty_text(), st.sampled_from(["gp2", "standard", "GP3", "io3"])),

@@ -43,7 +43,8 @@ STATUS_MESSAGE_MAX = 1024
 # Actions whose every call changes something (a finalizer, Vault, Consul); aws.boto3action
 # changes something unless the operation only reads.
 CHANGING = ("aws.database_finalizer", "aws.database_store_credentials",
-            "aws.database_publish_config", "aws.database_cleanup")
+            "aws.database_publish_config", "aws.database_cleanup",
+            "aws.database_parameter_group")
 READ_ONLY = ("describe_", "list_", "get_")
 
 

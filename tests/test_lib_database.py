@@ -26,6 +26,7 @@ def test_plan_of_new_resource():
         "region": "eu-west-1",
         "create_params": create_params("team-a-orders-db-f07cf474", "team-a", "orders-db", UID,
                                        payload()["spec"]),
+        "create_method": "create_db_instance",
         "modify_params": {},
         "adoption": "none",
         "vault_path": "team-a/orders-db",
@@ -34,6 +35,8 @@ def test_plan_of_new_resource():
         "final_snapshot_identifier": final_snapshot_identifier("team-a-orders-db-f07cf474", UID),
         "on_instance_missing": "Report", "provisioned": False, "held": [], "held_message": "",
         "deletion_protection": None, "rotation_days": None,
+        "parameter_group": None, "parameter_family": None, "parameters": {},
+        "engine": payload()["spec"]["engine"], "apply_changes": "",
         "uid": UID, "generation": 1, "namespace": "team-a", "name": "orders-db",
     }
 

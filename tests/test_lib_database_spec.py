@@ -144,11 +144,8 @@ def test_valid_spec_has_no_errors():
     ({"engine": "postgres", "tags": {str(i): "v" for i in range(48)}},
      ["spec.tags: expected at most 47 tags (RDS allows 50, the pack sets 3), got 48"]),
     ({"engine": "postgres", "storageGb": 50},
-     ["spec.storageGb: unknown field; expected one of engine, engineVersion, instanceSize, "
-      "instanceClass, storageGB, databaseName, masterUsername, deletionPolicy, vault, consul, "
-      "tags, region, onInstanceMissing, multiAZ, deletionProtection, backup, maintenanceWindow, "
-      "storage, applyChanges, autoMinorVersionUpgrade, allowMajorVersionUpgrade, "
-      "iamAuthentication, caCertificateIdentifier, passwordRotationDays"]),
+     ["spec.storageGb: unknown field; did you mean storageGB or storage?; expected a field of "
+      "the Database spec (`kubectl explain database.spec` lists them)"]),
     ({"engine": "postgres", "onInstanceMissing": "recreate"},
      ["spec.onInstanceMissing: expected one of Report, Recreate, got 'recreate'"]),
     ({"engine": "postgres", "multiAZ": "yes"},

@@ -39,7 +39,8 @@ DATABASE_ACTIONS = {"database_create", "database_update", "database_delete", "da
                     "database_publish_config", "database_finalizer", "database_cleanup",
                     "database_check_locations", "database_drift_report",
                     "database_resync", "database_resync_plan", "database_resync_run",
-                    "reconcile_databases", "boto3action", "assume_role"}
+                    "database_parameter_group", "reconcile_databases", "boto3action",
+                    "assume_role"}
 DATABASE_RULES = {"database_create", "database_update", "database_delete",
                   "database_delete_on_add", "reconcile_databases", "database_resync",
                   "database_retry"}

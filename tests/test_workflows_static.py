@@ -274,7 +274,8 @@ def test_assume_role_once_and_every_aws_call_through_boto3action(name):
     for task_name, task in tasks.items():
         if task["action"] == "aws.boto3action":
             assert task["input"]["credentials"] == "<% ctx(credentials) %>", task_name
-        if task["action"] in ("aws.database_store_credentials", "aws.database_resync_plan"):
+        if task["action"] in ("aws.database_store_credentials", "aws.database_resync_plan",
+                              "aws.database_parameter_group"):
             assert task["input"]["credentials"] == "<% ctx(credentials) %>", task_name
 
 

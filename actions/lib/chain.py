@@ -359,6 +359,19 @@ def _set_rotation(run, plan, instance, aws):
     return None
 
 
+def _ensure_parameter_group(run, plan, aws):
+    """Task ensure_parameter_group (spec.parameters): (status warnings, failure or None)."""
+    step = run.step("ensure_parameter_group", "aws.database_parameter_group", operation="ensure",
+                    db_instance_identifier=plan["db_instance_identifier"], uid=plan["uid"],
+                    group_name=plan["parameter_group"], family=plan["parameter_family"],
+                    engine=plan["engine"], parameters=plan["parameters"],
+                    apply_changes=plan["apply_changes"], tags=plan["create_params"]["Tags"],
+                    **aws)
+    if not step.ok:
+        return [], "preparing the DB parameter group (spec.parameters) failed: " + step.error
+    return step.value["warnings"], None
+
+
 def _consul_config(instance, endpoint, port, identifier, plan):
     return {
         "host": endpoint,
@@ -484,9 +497,14 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
     if aws is None:
         return failed(step)
     instance = _first_instance(step)
+    parameter_warnings = []
+    if instance is None and plan["parameter_group"] is not None:
+        parameter_warnings, problem = _ensure_parameter_group(run, plan, aws)
+        if problem:
+            return failed(problem)
     if instance is None:
         step = run.step("create_instance", "aws.boto3action", service="rds",
-                        action_name="create_db_instance", params=plan["create_params"], **aws)
+                        action_name=plan["create_method"], params=plan["create_params"], **aws)
         if step.ok:
             ctx["adoption"] = "created"
         else:
@@ -544,7 +562,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
                         "RDS instance %s is available (%s)" % (ident, ctx["adoption"]),
                         observed_generation=plan["generation"],
                         fields=_ready_fields(ident, ctx["endpoint"], ctx["port"], plan),
-                        warnings=plan["warnings"])
+                        warnings=plan["warnings"] + parameter_warnings)
     if not step.ok:
         ctx["error"] = "setting status Ready failed: " + step.error
         return "failed", ctx
@@ -613,6 +631,11 @@ def _database_update(run, resource, cause=""):  # pylint: disable=too-many-retur
                                 "the spec and apply it again)" % "; ".join(step.value["errors"]))
     plan = step.value  # made against the instance: it knows what cannot be applied (held)
     modify = step.value["modify_params"]
+    parameter_warnings = []
+    if plan["parameter_group"] is not None:
+        parameter_warnings, problem = _ensure_parameter_group(run, plan, aws)
+        if problem:
+            return failed(problem)
     if modify:
         ctx["modified"] = modify
         changed = [k for k in modify if k not in ("DBInstanceIdentifier", "ApplyImmediately")]
@@ -658,7 +681,7 @@ def _database_update(run, resource, cause=""):  # pylint: disable=too-many-retur
                         % (ident, plan["generation"], plan["held_message"]),
                         observed_generation=plan["generation"],
                         fields=_ready_fields(ident, endpoint, port, plan),
-                        warnings=plan["warnings"],
+                        warnings=plan["warnings"] + parameter_warnings,
                         event_reason="Resynced" if cause else "",
                         event_message="%s; Vault: %s" % (cause, stored.get("reason", "unchanged")))
     if not step.ok:
@@ -755,6 +778,14 @@ def _database_delete(run, resource, cause=""):  # pylint: disable=too-many-retur
         else:
             return failed('spec.deletionPolicy: expected one of Delete, Retain, Snapshot, got '
                           '"%s"; the instance was kept' % policy)
+    if ctx["instance"] in ("absent", "snapshot-deleted", "deleted") \
+            and plan["parameter_group"] is not None:
+        # spec.parameters: the owned groups, once the instance is gone
+        step = run.step("delete_parameter_group", "aws.database_parameter_group",
+                        operation="delete", db_instance_identifier=ident, uid=plan["uid"], **aws)
+        if not step.ok:
+            return failed("deleting the DB parameter group (spec.parameters) failed (the "
+                          "finalizer is kept): " + step.error)
     step = run.step("cleanup", "aws.database_cleanup", vault_path=plan["vault_path"],
                     consul_key=plan["consul_key"], uid=plan["uid"])
     if not step.ok:

@@ -12,7 +12,9 @@ import difflib
 from lib.database_objects import KUBE_NAME, KUBE_NAMESPACE, STATUS_LIMITS, bounded
 from lib.database_spec import (DEFAULTS, DELETION_POLICIES, INSTANCE_MISSING_POLICIES, SPEC_FIELDS,
                                quote, validate_spec)
+from lib.database_source import CREATE, restore, validate_source
 from lib.kv_layout import Layout
+from lib.parameter_groups import parameter_plan
 from lib.rds_params import (TAG_UID, adoption, create_params, db_instance_identifier,
                             final_snapshot_identifier, modify_params, tag_map)
 
@@ -144,6 +146,7 @@ def plan(resource, current_instance=None, config=None):
     raw_spec = resource.get("spec")
     spec = raw_spec if isinstance(raw_spec, dict) else {}
     errors += validate_spec(raw_spec, namespace if identity_ok else None, layout)
+    errors += validate_source(raw_spec, name)
     generation = resource.get("generation")
     if not (isinstance(generation, int) and not isinstance(generation, bool)):
         generation = None
@@ -165,6 +168,8 @@ def plan(resource, current_instance=None, config=None):
         "db_instance_identifier": identifier,
         "region": region[:32],
         "create_params": {},
+        # create_db_instance, or the restore call of spec.source (lib/database_source.py)
+        "create_method": CREATE,
         "modify_params": {},
         "adoption": adoption(current_instance, uid),
         "vault_path": vault_path,
@@ -203,6 +208,10 @@ def plan(resource, current_instance=None, config=None):
         result["create_params"] = create_params(
             identifier, namespace, name, uid, spec, classes,
             config.get("db_subnet_group_name"), config.get("vpc_security_group_ids"))
+        if result["adoption"] == "none":
+            result["create_method"], result["create_params"], restoring = restore(
+                result["create_params"], namespace, spec)
+            result["warnings"] = result["warnings"] + restoring
         if result["adoption"] == "adopt":
             result["modify_params"], errors, held = modify_params(spec, current_instance, classes)
             result["held"] = [bounded(h, MAX_ERROR) for h in held]
@@ -214,6 +223,8 @@ def plan(resource, current_instance=None, config=None):
                 result["held_message"] = bounded(
                     "; not applied (RDS cannot go back): " + "; ".join(result["held"]),
                     MAX_MESSAGE)
+    result.update(parameter_plan(identifier, spec, current_instance))  # spec.parameters
+    result["warnings"] = result["warnings"] + result.pop("parameter_warnings")
     if errors:
         result["create_params"], result["modify_params"] = {}, {}
         result["errors"] = _bounded_errors(errors)

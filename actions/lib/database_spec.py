@@ -40,7 +40,7 @@ SPEC_FIELDS = ("engine", "engineVersion", "instanceSize", "instanceClass", "stor
                "region", "onInstanceMissing", "multiAZ", "deletionProtection", "backup",
                "maintenanceWindow", "storage", "applyChanges", "autoMinorVersionUpgrade",
                "allowMajorVersionUpgrade", "iamAuthentication", "caCertificateIdentifier",
-               "passwordRotationDays")
+               "passwordRotationDays", "source", "parameters")
 #: Fields of spec.backup.
 BACKUP_FIELDS = ("retentionDays", "window")
 #: RDS BackupRetentionPeriod: 0 (automated backups off) to 35 days.
@@ -212,6 +212,8 @@ def validate_spec(spec, namespace=None, layout=None):
     errors += _validate_availability(spec)
     errors += _validate_storage_options(spec, engine)
     errors += _validate_changes(spec)
+    from lib.parameter_groups import validate_parameters  # pylint: disable=import-outside-toplevel
+    errors += validate_parameters(spec)
     return errors
 
 

@@ -10,6 +10,7 @@ import re
 
 from lib.database_spec import (DEFAULTS, RESERVED_TAG_PREFIXES, major_version, parse_version,
                                windows_overlap)
+from lib.parameter_groups import family, instance_groups, spec_group
 
 __all__ = [
     "TAG_UID", "TAG_NAMESPACE", "TAG_NAME", "DEFAULT_INSTANCE_CLASSES",
@@ -173,6 +174,8 @@ def create_params(identifier, namespace, name, uid, spec, instance_classes=None,
         params[param] = value
     if params.get("MaxAllocatedStorage") == params["AllocatedStorage"]:
         del params["MaxAllocatedStorage"]  # maxGB equal to storageGB: no autoscaling
+    if spec_group(identifier, spec)[0]:
+        params["DBParameterGroupName"] = spec_group(identifier, spec)[0]  # spec.parameters
     if db_subnet_group_name:
         params["DBSubnetGroupName"] = db_subnet_group_name
     if vpc_security_group_ids:
@@ -255,6 +258,10 @@ def modify_params(spec, instance, instance_classes=None):
             continue
         if not _same(param, value, have, allocated):
             changes[param] = value
+    group, group_family = spec_group(instance.get("DBInstanceIdentifier"), spec)
+    if group and group not in instance_groups(instance) and ("EngineVersion" in changes or family(
+            engine, instance.get("EngineVersion")) in (None, group_family)):
+        changes["DBParameterGroupName"] = group  # spec.parameters: the pack's group (its family)
     window = spec.get("maintenanceWindow")
     backup = spec.get("backup") if isinstance(spec.get("backup"), dict) else {}
     running = (_text_or_none(pending.get("PreferredBackupWindow"))
@@ -322,6 +329,10 @@ def spec_differences(spec, instance, instance_classes=None):
                           not (field == "storage.maxGB"
                                and _max_storage_held(spec, storage, have,
                                                      actual.get(param)))))
+    group, group_family = spec_group(actual.get("DBInstanceIdentifier"), spec)
+    if group and group not in instance_groups(actual) \
+            and family(spec.get("engine"), running) in (None, group_family):
+        found.append(("parameters", group, ", ".join(instance_groups(actual)) or None, True))
     return found
 
 

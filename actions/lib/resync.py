@@ -25,6 +25,7 @@ quiet cycle returns [] and so costs no execution beyond the resync's own.
 import datetime
 
 from lib.database_objects import FINALIZER
+from lib.parameter_groups import spec_group, wanted_parameters
 from lib.rds_params import adoption, db_instance_identifier, spec_differences
 
 __all__ = ["GRACE_SECONDS", "STALE_SECONDS", "select", "parse_time", "consul_config_problem",
@@ -168,6 +169,21 @@ def _rotation_drift(spec, instance, observed):
     return [("passwordRotationDays", days, rotation[arn])]
 
 
+def _parameter_drift(spec, instance, observed):
+    """[("parameters.<name>", wanted, actual)] where the pack's parameter group (as
+    ``observed["parameters"]``: group name -> {name: value set}) differs from spec.parameters
+    (a parameter set out of band that the spec lacks: wanted None); [] when the spec sets none
+    or the group was not read."""
+    group = spec_group(instance.get("DBInstanceIdentifier"), spec)[0]
+    actual = (observed.get("parameters") or {}).get(group)
+    if group is None or actual is None:
+        return []
+    wanted = wanted_parameters(spec) or {}
+    return [("parameters.%s" % name, wanted.get(name), actual.get(name))
+            for name in sorted(set(wanted) | set(actual))
+            if wanted.get(name) != actual.get(name)][:5]
+
+
 def _promise_work(obj, observed, default_region, instance_classes):
     """The cause for running the update workflow of a Ready Database on a full cycle, or None.
     ``observed``: instances (region -> identifier -> DBInstances[] item), secret_versions
@@ -189,6 +205,7 @@ def _promise_work(obj, observed, default_region, instance_classes):
     drift = [(field, want, have) for field, want, have, repairable
              in spec_differences(spec, instance, instance_classes) if repairable]
     drift += _rotation_drift(spec, instance, observed)
+    drift += _parameter_drift(spec, instance, observed)
     if drift:
         return "drift: " + ", ".join("%s %s -> %s" % (field, have, want)
                                      for field, want, have in drift)

@@ -1,0 +1,163 @@
+"""spec.parameters end to end (lib.chain against Kubernetes, OpenBao, Consul and moto): the
+pack's DB parameter group created with the instance, changed with only what differs, repaired
+by the resync, refused by the plan naming the field, deleted after the instance."""
+
+import pytest
+
+from lib.chain import run_workflow
+from lib.kube import ADDED, to_payload
+from lib.rds_params import TAG_UID, db_instance_identifier
+from tests.database_world import instances_of
+from tests.fixtures.database.support import all_steps
+from tests import test_chain_resync as world
+from tests.test_chain_resync import RESOURCE, _modify_calls, _update, provision, quiet, resync
+from tests.workflow_paths import assert_run_follows
+
+pytestmark = pytest.mark.integration
+
+# the fixtures of the resync tests: the same local servers and Databases
+crd, config, aws, databases = world.crd, world.config, world.aws, world.databases
+
+
+def _group(rds, name):
+    """{name: (value, ApplyMethod)} set in the group, or None when it is gone."""
+    try:
+        found = rds.describe_db_parameters(DBParameterGroupName=name)["Parameters"]
+    except rds.exceptions.DBParameterGroupNotFoundFault:
+        return None
+    return {p["ParameterName"]: (p["ParameterValue"], p.get("ApplyMethod")) for p in found}
+
+
+def _group_names(rds):
+    return [g["DBParameterGroupName"]
+            for g in rds.describe_db_parameter_groups()["DBParameterGroups"]]
+
+
+def _ensure_step(run):
+    (step,) = [s for s in all_steps(run) if s["task"] == "ensure_parameter_group"]
+    return step
+
+
+def test_parameters_are_created_changed_alone_repaired_and_deleted_with_the_instance(
+        databases, config, aws):
+    run = provision(databases, "params-db", config, deletionPolicy="Delete",
+                    parameters={"work_mem": "64MB", "max_connections": 200})
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "created_parameters")
+    ident = run["output"]["db_instance_identifier"]
+    group = ident + "-postgres15"
+    rds = aws("rds")
+    (instance,) = instances_of(rds, ident)
+    assert [g["DBParameterGroupName"] for g in instance["DBParameterGroups"]] == [group]
+    # static max_connections waits for a reboot (reported), dynamic work_mem applies at once
+    assert _group(rds, group) == {"work_mem": ("64MB", "immediate"),
+                                  "max_connections": ("200", "pending-reboot")}
+    arn = rds.describe_db_parameter_groups(
+        DBParameterGroupName=group)["DBParameterGroups"][0]["DBParameterGroupArn"]
+    tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
+    assert tags[TAG_UID] == databases.get("params-db")["metadata"]["uid"]
+    status = databases.get("params-db")["status"]
+    assert status["phase"] == "Ready"
+    assert any(w.startswith("spec.parameters: pending until the instance's next reboot")
+               and "max_connections" in w for w in status["warnings"]), status
+    quiet(resync(databases, config))
+
+    # changed in the spec: that parameter alone, no modify_db_instance
+    run = _update(databases, "params-db", config,
+                  parameters={"work_mem": "128MB", "max_connections": 200})
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "parameters_kept")
+    assert _ensure_step(run)["result"]["result"]["changed"] == ["work_mem"]
+    assert _modify_calls(run) == []
+    assert _group(rds, group)["work_mem"] == ("128MB", "immediate")
+    quiet(resync(databases, config))
+
+    # changed out of band: the resync names it and sets it back
+    rds.modify_db_parameter_group(DBParameterGroupName=group, Parameters=[
+        {"ParameterName": "work_mem", "ParameterValue": "1MB", "ApplyMethod": "immediate"}])
+    run = resync(databases, config)
+    assert run["output"]["causes"] == ["%s/params-db update: drift: parameters.work_mem 1MB -> "
+                                       "128MB" % databases.namespace]
+    assert _group(rds, group)["work_mem"][0] == "128MB"
+    quiet(resync(databases, config))
+
+    # applyChanges NextMaintenanceWindow: a dynamic parameter waits for the reboot too
+    run = _update(databases, "params-db", config, applyChanges="NextMaintenanceWindow",
+                  parameters={"work_mem": "32MB", "max_connections": 200})
+    assert run["status"] == "succeeded", run["output"]
+    assert _group(rds, group)["work_mem"] == ("32MB", "pending-reboot")
+    assert any("work_mem" in w for w in databases.get("params-db")["status"]["warnings"])
+
+    # deleted: the instance first, then the group
+    databases.delete("params-db")
+    run = run_workflow("database_delete", to_payload("MODIFIED", databases.get("params-db"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "delete_parameters")
+    assert instances_of(rds, ident) == [] and _group(rds, group) is None
+    assert databases.get("params-db") is None
+
+
+def test_a_spec_change_to_a_new_instance_group_modifies_only_the_group(databases, config, aws):
+    run = provision(databases, "late-params-db", config)
+    assert run["status"] == "succeeded", run["output"]
+    ident = run["output"]["db_instance_identifier"]
+    run = _update(databases, "late-params-db", config, parameters={"work_mem": "8MB"})
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "parameters_modified")
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         "DBParameterGroupName": ident + "-postgres15"}
+    assert _group(aws("rds"), ident + "-postgres15") == {"work_mem": ("8MB", "immediate")}
+    quiet(resync(databases, config))
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"work mem": "8MB"}, "spec.parameters: 'work mem' is no engine parameter name"),
+    ({"work_mem": "8MB\t"}, "spec.parameters.work_mem: expected 1 to 4096 printable characters"),
+], ids=["name", "unprintable"])
+def test_invalid_parameters_are_refused_by_the_plan_naming_the_field_changing_nothing(
+        databases, config, aws, parameters, message):
+    rds = aws("rds")
+    groups = _group_names(rds)
+    databases.apply("refused-params", parameters=parameters)
+    run = run_workflow("database_create", to_payload(ADDED, databases.get("refused-params"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "invalid")
+    status = databases.get("refused-params")["status"]
+    assert status["phase"] == "Failed" and message in status["message"]
+    assert instances_of(rds, run["output"]["db_instance_identifier"]) == []
+    # on a Ready Database with parameters: refused the same way, the group left as it is
+    created = provision(databases, "kept-params", config, parameters={"work_mem": "8MB"})
+    assert created["status"] == "succeeded", created["output"]
+    group = created["output"]["db_instance_identifier"] + "-postgres15"
+    run = _update(databases, "kept-params", config, parameters=parameters)
+    assert_run_follows(run, "invalid")
+    assert message in databases.get("kept-params")["status"]["message"]
+    assert _group(rds, group) == {"work_mem": ("8MB", "immediate")}
+    assert sorted(_group_names(rds)) == sorted(groups + [group])
+
+
+def test_a_group_another_database_owns_is_never_used_or_deleted(databases, config, aws):
+    databases.apply("taken-params", parameters={"work_mem": "8MB"}, deletionPolicy="Delete")
+    payload = to_payload(ADDED, databases.get("taken-params"), RESOURCE)
+    rds = aws("rds")
+    group = db_instance_identifier(databases.namespace, "taken-params") + "-postgres15"
+    rds.create_db_parameter_group(DBParameterGroupName=group, DBParameterGroupFamily="postgres15",
+                                  Description="someone else's",
+                                  Tags=[{"Key": TAG_UID, "Value": "another-uid"}])
+    run = run_workflow("database_create", payload, config, poll_delay=0)
+    assert run["status"] == "failed"
+    assert_run_follows(run, "parameters_failed")
+    status = databases.get("taken-params")["status"]
+    assert "DB parameter group %s exists and belongs to Database uid another-uid" % group \
+        in status["message"], status
+    assert instances_of(rds, run["output"]["db_instance_identifier"]) == []
+    # deleted: the other's group stays
+    databases.delete("taken-params")
+    run = run_workflow("database_delete", to_payload("MODIFIED", databases.get("taken-params"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "absent_parameters")
+    assert group in _group_names(rds)
+    rds.delete_db_parameter_group(DBParameterGroupName=group)
