@@ -137,7 +137,7 @@ class TcpProxy(object):
         self.listener.listen(50)
         self.port = self.listener.getsockname()[1]
         self._lock = threading.Lock()
-        self._pairs = []  # [client, upstream, stalled]
+        self._pairs = []  # [client, upstream, stalled, pump thread]
         self._refusing = False
         self._closed = False
         self.connections = 0
@@ -160,10 +160,12 @@ class TcpProxy(object):
                 conn.close()
                 continue
             pair = [conn, upstream, False]
+            pump = threading.Thread(target=self._pump, args=(pair,), daemon=True)
+            pair.append(pump)
             with self._lock:
                 self._pairs.append(pair)
                 self.connections += 1
-            threading.Thread(target=self._pump, args=(pair,), daemon=True).start()
+            pump.start()
 
     def _pump(self, pair):
         conn, upstream = pair[0], pair[1]
@@ -199,13 +201,20 @@ class TcpProxy(object):
         self._refusing = True
         with self._lock:
             pairs, self._pairs = self._pairs, []
-        for conn, upstream, _ in pairs:
-            for sock in (conn, upstream):
+        for pair in pairs:
+            for sock in pair[:2]:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
                     sock.close()
                 except OSError:
                     pass
+        # Wait until their pumps have left select(): under eventlet (st2-run-pack-tests) a green
+        # select still waiting on a closed socket's descriptor holds a listener on that number,
+        # and the next file that gets the number (a subprocess's pipe) fails with "Second
+        # simultaneous read on fileno N" (found by ../shared/st2check/check).
+        for pair in pairs:
+            if not pair[2] and pair[3] is not threading.current_thread():
+                pair[3].join(2.0)
 
     def forward(self):
         self._refusing = False
