@@ -21,4 +21,4 @@ for sub in ("actions/lib", "actions", "sensors"):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-pytest_plugins = ["tests.stack_plugin"]
+pytest_plugins = ["tests.stack_plugin", "tests.database_chain"]

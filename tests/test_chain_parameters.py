@@ -9,14 +9,10 @@ from lib.kube import ADDED, to_payload
 from lib.rds_params import TAG_UID, db_instance_identifier
 from tests.database_world import instances_of
 from tests.fixtures.database.support import all_steps
-from tests import test_chain_resync as world
-from tests.test_chain_resync import RESOURCE, _modify_calls, _update, provision, quiet, resync
+from tests.database_chain import RESOURCE, modify_calls, provision, quiet, resync, update
 from tests.workflow_paths import assert_run_follows
 
 pytestmark = pytest.mark.integration
-
-# the fixtures of the resync tests: the same local servers and Databases
-crd, config, aws, databases = world.crd, world.config, world.aws, world.databases
 
 
 def _group(rds, name):
@@ -63,12 +59,12 @@ def test_parameters_are_created_changed_alone_repaired_and_deleted_with_the_inst
     quiet(resync(databases, config))
 
     # changed in the spec: that parameter alone, no modify_db_instance
-    run = _update(databases, "params-db", config,
-                  parameters={"work_mem": "128MB", "max_connections": 200})
+    run = update(databases, "params-db", config,
+                 parameters={"work_mem": "128MB", "max_connections": 200})
     assert run["status"] == "succeeded", run["output"]
     assert_run_follows(run, "parameters_kept")
     assert _ensure_step(run)["result"]["result"]["changed"] == ["work_mem"]
-    assert _modify_calls(run) == []
+    assert modify_calls(run) == []
     assert _group(rds, group)["work_mem"] == ("128MB", "immediate")
     quiet(resync(databases, config))
 
@@ -82,8 +78,8 @@ def test_parameters_are_created_changed_alone_repaired_and_deleted_with_the_inst
     quiet(resync(databases, config))
 
     # applyChanges NextMaintenanceWindow: a dynamic parameter waits for the reboot too
-    run = _update(databases, "params-db", config, applyChanges="NextMaintenanceWindow",
-                  parameters={"work_mem": "32MB", "max_connections": 200})
+    run = update(databases, "params-db", config, applyChanges="NextMaintenanceWindow",
+                 parameters={"work_mem": "32MB", "max_connections": 200})
     assert run["status"] == "succeeded", run["output"]
     assert _group(rds, group)["work_mem"] == ("32MB", "pending-reboot")
     assert any("work_mem" in w for w in databases.get("params-db")["status"]["warnings"])
@@ -102,7 +98,7 @@ def test_a_spec_change_to_a_new_instance_group_modifies_only_the_group(databases
     run = provision(databases, "late-params-db", config)
     assert run["status"] == "succeeded", run["output"]
     ident = run["output"]["db_instance_identifier"]
-    run = _update(databases, "late-params-db", config, parameters={"work_mem": "8MB"})
+    run = update(databases, "late-params-db", config, parameters={"work_mem": "8MB"})
     assert run["status"] == "succeeded", run["output"]
     assert_run_follows(run, "parameters_modified")
     assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
@@ -131,7 +127,7 @@ def test_invalid_parameters_are_refused_by_the_plan_naming_the_field_changing_no
     created = provision(databases, "kept-params", config, parameters={"work_mem": "8MB"})
     assert created["status"] == "succeeded", created["output"]
     group = created["output"]["db_instance_identifier"] + "-postgres15"
-    run = _update(databases, "kept-params", config, parameters=parameters)
+    run = update(databases, "kept-params", config, parameters=parameters)
     assert_run_follows(run, "invalid")
     assert message in databases.get("kept-params")["status"]["message"]
     assert _group(rds, group) == {"work_mem": ("8MB", "immediate")}

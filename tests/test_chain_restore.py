@@ -10,48 +10,11 @@ import pytest
 
 import lib.resync
 from lib.chain import run_workflow
-from lib.kube import ADDED, to_payload
-from tests.database_world import (Databases, assert_ready, delete_instances_of, instances_of,
-                                  pack_config)
-from tests.fixtures.database.support import all_steps, ensure_database_crd
+from tests.database_chain import provision
+from tests.database_world import assert_ready, instances_of
+from tests.fixtures.database.support import all_steps
 
 pytestmark = pytest.mark.integration
-
-RESOURCE = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}
-
-
-@pytest.fixture(scope="module")
-def crd(kube_api_client):
-    ensure_database_crd(kube_api_client)
-
-
-@pytest.fixture
-def config(stack, vault_path, consul_prefix):
-    return pack_config(stack.require("kube", "vault", "consul", "aws"), vault_path, consul_prefix)
-
-
-@pytest.fixture
-def aws(config):
-    import boto3
-
-    def make(service):
-        return boto3.client(service, endpoint_url=config["endpoint_url"],
-                            region_name=config["region"], aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
-    return make
-
-
-@pytest.fixture
-def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, aws):
-    dbs = Databases(kube_api_client, kube_namespace, vault_path, consul_prefix)
-    yield dbs
-    delete_instances_of(aws("rds"), kube_namespace)
-
-
-def provision(databases, name, config, **spec):
-    databases.apply(name, **spec)
-    return run_workflow("database_create", to_payload(ADDED, databases.get(name), RESOURCE),
-                        config, poll_delay=0)
 
 
 def create_call(run):

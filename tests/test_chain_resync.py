@@ -15,59 +15,15 @@ from kubernetes import client
 import lib.resync
 from lib.chain import run_workflow
 from lib.kube import ADDED, to_payload
-from tests.database_world import (Databases, assert_ready, delete_instances_of, instances_of,
-                                  pack_config)
-from tests.fixtures.database.support import all_steps, ensure_database_crd
+from tests.database_chain import (RESOURCE, modify_calls, provision, quiet, resync,
+                                  update)
+from tests.database_world import assert_ready, instances_of
+from tests.fixtures.database.support import all_steps
 from tests.workflow_paths import assert_run_follows
 
 pytestmark = pytest.mark.integration
 
-GROUP, VERSION, PLURAL = "dbaas.stackstorm.com", "v1alpha1", "databases"
-RESOURCE = {"group": GROUP, "version": VERSION, "plural": PLURAL}
 CLOSED_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
-WRITING = ("aws.database_set_status", "aws.database_finalizer", "aws.database_publish_config",
-           "aws.database_store_credentials", "aws.database_cleanup")
-
-
-@pytest.fixture(scope="module")
-def crd(kube_api_client):
-    ensure_database_crd(kube_api_client)
-
-
-@pytest.fixture
-def config(stack, vault_path, consul_prefix):
-    return pack_config(stack.require("kube", "vault", "consul", "aws"), vault_path, consul_prefix)
-
-
-@pytest.fixture
-def aws(config):
-    import boto3
-
-    def make(service):
-        return boto3.client(service, endpoint_url=config["endpoint_url"],
-                            region_name=config["region"], aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
-    return make
-
-
-@pytest.fixture
-def databases(crd, kube_api_client, kube_namespace, vault_path, consul_prefix, aws):
-    dbs = Databases(kube_api_client, kube_namespace, vault_path, consul_prefix)
-    yield dbs
-    rds = aws("rds")
-    delete_instances_of(rds, kube_namespace)
-
-
-def provision(databases, name, config, **spec):
-    databases.apply(name, **spec)
-    run = run_workflow("database_create", to_payload(ADDED, databases.get(name), RESOURCE),
-                       config, poll_delay=0)
-    return run
-
-
-def resync(databases, config, full=True, **knobs):
-    return run_workflow("database_resync", config=config, poll_delay=0,
-                        inputs={"full": full, "namespace": databases.namespace}, **knobs)
 
 
 def events_of(kube_api_client, namespace, name):
@@ -91,13 +47,6 @@ def later(monkeypatch, seconds):
     """The resync's clock moved ``seconds`` ahead (a retry's backoff passed)."""
     moved = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
     monkeypatch.setattr(lib.resync, "utc_now", lambda: moved)
-
-
-def quiet(run):
-    """The resync looked, started nothing and wrote nothing."""
-    assert run["status"] == "succeeded", run["output"]
-    assert run["output"]["causes"] == [] and run["output"]["errors"] == []
-    assert not [s for s in all_steps(run) if s["action"] in WRITING]
 
 
 # -- a quiet cycle -------------------------------------------------------------------------------
@@ -613,25 +562,6 @@ def test_storage_grown_by_autoscaling_is_no_drift_and_past_maxgb_is_held(
 
 
 # -- engine versions: allowMajorVersionUpgrade, autoMinorVersionUpgrade, applyChanges ------------
-def _update(databases, name, config, **change):
-    databases.patch_spec(name, **change)
-    return run_workflow("database_update", to_payload("MODIFIED", databases.get(name), RESOURCE),
-                        config, poll_delay=0)
-
-
-def _steps(run):
-    """Every step of a chain run, sub-workflows of sub-workflows included."""
-    for step in run["steps"]:
-        yield step
-        yield from _steps(step) if step.get("steps") else ()
-
-
-def _modify_calls(run):
-    return [s["parameters"]["params"] for s in _steps(run)
-            if s["action"] == "aws.boto3action"
-            and s["parameters"].get("action_name") == "modify_db_instance"]
-
-
 def test_a_major_upgrade_is_refused_until_allowed_then_waits_for_the_window(
         databases, config, aws):
     run = provision(databases, "major-db", config, engineVersion="15.4")
@@ -641,10 +571,10 @@ def test_a_major_upgrade_is_refused_until_allowed_then_waits_for_the_window(
     before = instances_of(rds, ident)[0]
 
     # refused by the plan naming both fields; nothing changed (moto itself would upgrade)
-    run = _update(databases, "major-db", config, engineVersion="16.2", instanceSize="medium")
+    run = update(databases, "major-db", config, engineVersion="16.2", instanceSize="medium")
     assert run["status"] == "failed"
     assert_run_follows(run, "refused")
-    assert _modify_calls(run) == []
+    assert modify_calls(run) == []
     status = databases.get("major-db")["status"]
     assert status["phase"] == "Failed"
     assert "spec.engineVersion, spec.allowMajorVersionUpgrade: 16.2 is a major upgrade of the " \
@@ -655,7 +585,7 @@ def test_a_major_upgrade_is_refused_until_allowed_then_waits_for_the_window(
                                                                   before["DBInstanceClass"])
 
     # allowed: asked for the maintenance window (applyChanges unset), the status says so
-    run = _update(databases, "major-db", config, allowMajorVersionUpgrade=True)
+    run = update(databases, "major-db", config, allowMajorVersionUpgrade=True)
     assert run["status"] == "succeeded", run["output"]
     assert run["output"]["modified"] == {
         "DBInstanceIdentifier": ident, "ApplyImmediately": False, "EngineVersion": "16.2",
@@ -680,7 +610,7 @@ def test_apply_changes_is_the_switch_of_every_modification(
     ident = run["output"]["db_instance_identifier"]
     assert "ApplyImmediately" not in [s for s in all_steps(run)
                                       if s["task"] == "create_instance"][0]["parameters"]["params"]
-    run = _update(databases, name, config, instanceSize="medium", multiAZ=True)
+    run = update(databases, name, config, instanceSize="medium", multiAZ=True)
     assert run["status"] == "succeeded", run["output"]
     assert run["output"]["modified"] == {"DBInstanceIdentifier": ident,
                                          "ApplyImmediately": immediately,
@@ -694,7 +624,7 @@ def test_apply_changes_is_the_switch_of_every_modification(
     run = resync(databases, config)
     assert run["output"]["causes"] == ["%s/%s update: drift: multiAZ False -> True"
                                        % (databases.namespace, name)]
-    assert [c["ApplyImmediately"] for c in _modify_calls(run)] == [immediately]
+    assert [c["ApplyImmediately"] for c in modify_calls(run)] == [immediately]
 
 
 def test_a_minor_upgrade_rds_made_is_no_drift_while_automatic(databases, config, aws):
@@ -709,7 +639,7 @@ def test_a_minor_upgrade_rds_made_is_no_drift_while_automatic(databases, config,
     quiet(resync(databases, config))
     # minor upgrades no longer automatic: that setting alone is changed; 15.7 cannot go back
     # to 15.4, which the status says (held), naming engineVersion
-    run = _update(databases, "minor-db", config, autoMinorVersionUpgrade=False)
+    run = update(databases, "minor-db", config, autoMinorVersionUpgrade=False)
     assert run["status"] == "succeeded", run["output"]
     assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
                                          "AutoMinorVersionUpgrade": False}
@@ -766,13 +696,13 @@ def test_iam_and_ca_are_created_repaired_changed_alone_and_published(
     quiet(resync(databases, config))
 
     # changed in the spec: that field alone, and Consul's config follows
-    run = _update(databases, "tls-db", config, caCertificateIdentifier="rds-ca-ecc384-g1")
+    run = update(databases, "tls-db", config, caCertificateIdentifier="rds-ca-ecc384-g1")
     assert run["status"] == "succeeded", run["output"]
     assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
                                          "CACertificateIdentifier": "rds-ca-ecc384-g1"}
     assert _consul_value(consul_client, databases, "tls-db")["ca_certificate_identifier"] \
         == "rds-ca-ecc384-g1"
-    run = _update(databases, "tls-db", config, iamAuthentication=False)
+    run = update(databases, "tls-db", config, iamAuthentication=False)
     assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
                                          "EnableIAMDatabaseAuthentication": False}
     assert _consul_value(consul_client, databases, "tls-db")["iam_authentication"] is False
@@ -792,7 +722,7 @@ def test_a_ca_rotated_outside_the_spec_republishes_the_consul_config(
     run = resync(databases, config)
     assert run["output"]["causes"] == [
         "%s/ca-db update: Consul config stale (CA certificate changed)" % databases.namespace]
-    assert _modify_calls(run) == []
+    assert modify_calls(run) == []
     after = _consul_value(consul_client, databases, "ca-db")["ca_certificate_identifier"]
     assert (before, after) == ("rds-ca-default", "rds-ca-ecc384-g1")  # moto's default CA
     quiet(resync(databases, config))
@@ -829,17 +759,17 @@ def test_password_rotation_days_is_set_repaired_and_changed_alone_vault_followin
     assert run["output"]["causes"] == ["%s/rotated-db update: drift: passwordRotationDays 7 -> 30"
                                        % databases.namespace]
     assert _rotation_days(aws, rds, ident)[1] == 30
-    assert _modify_calls(run) == []
+    assert modify_calls(run) == []
     quiet(resync(databases, config))
 
     # changed in the spec: the schedule alone, no modify_db_instance
-    run = _update(databases, "rotated-db", config, passwordRotationDays=14)
+    run = update(databases, "rotated-db", config, passwordRotationDays=14)
     assert run["status"] == "succeeded", run["output"]
     assert_run_follows(run, "rotation_set")
     assert run["output"]["modified"] == {}
     assert _rotation_days(aws, rds, ident)[1] == 14
     # another field changed: the schedule is only read, not set again
-    run = _update(databases, "rotated-db", config, multiAZ=True)
+    run = update(databases, "rotated-db", config, multiAZ=True)
     assert_run_follows(run, "modified_rotation")
     assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
                                          "MultiAZ": True}
