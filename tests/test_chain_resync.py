@@ -26,6 +26,20 @@ pytestmark = pytest.mark.integration
 CLOSED_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
+def _changed_alone(databases, config, rds, name, ident, param, changed, **spec_change):
+    """A spec change of one field: the update sends modify_db_instance with that parameter
+    alone, the instance has it, the Database is Ready."""
+    databases.patch_spec(name, **spec_change)
+    payload = to_payload("MODIFIED", databases.get(name), RESOURCE)
+    run = run_workflow("database_update", payload, config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "modified")
+    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
+                                         param: changed}
+    assert instances_of(rds, ident)[0][param] == changed
+    assert databases.get(name)["status"]["phase"] == "Ready"
+
+
 def events_of(kube_api_client, namespace, name):
     items = client.CoreV1Api(kube_api_client).list_namespaced_event(
         namespace, field_selector="involvedObject.name=%s" % name).items
@@ -372,15 +386,8 @@ def test_an_availability_field_is_created_repaired_and_changed_alone(
     quiet(resync(databases, config))
 
     # changed in the spec: modify_db_instance gets that field alone
-    databases.patch_spec(name, **_spec_field(field, changed))
-    payload = to_payload("MODIFIED", databases.get(name), RESOURCE)
-    run = run_workflow("database_update", payload, config, poll_delay=0)
-    assert run["status"] == "succeeded", run["output"]
-    assert_run_follows(run, "modified")
-    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
-                                         param: changed}
-    assert instances_of(rds, ident)[0][param] == changed
-    assert databases.get(name)["status"]["phase"] == "Ready"
+    _changed_alone(databases, config, rds, name, ident, param, changed,
+                   **_spec_field(field, changed))
 
 
 @pytest.mark.parametrize("change,message", [
@@ -525,15 +532,8 @@ def test_a_storage_field_is_created_repaired_and_changed_alone(
     quiet(resync(databases, config))
 
     # changed in the spec: modify_db_instance gets that field alone
-    databases.patch_spec(name, storage={field: changed})
-    payload = to_payload("MODIFIED", databases.get(name), RESOURCE)
-    run = run_workflow("database_update", payload, config, poll_delay=0)
-    assert run["status"] == "succeeded", run["output"]
-    assert_run_follows(run, "modified")
-    assert run["output"]["modified"] == {"DBInstanceIdentifier": ident, "ApplyImmediately": True,
-                                         param: changed}
-    assert instances_of(rds, ident)[0][param] == changed
-    assert databases.get(name)["status"]["phase"] == "Ready"
+    _changed_alone(databases, config, rds, name, ident, param, changed,
+                   storage={field: changed})
 
 
 def test_storage_grown_by_autoscaling_is_no_drift_and_past_maxgb_is_held(

@@ -19,6 +19,9 @@ ST2CHECK = os.environ.get("ST2CHECK", "")
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 USER, PASSWORD = "st2admin", "Ch@ngeMe-st2install"
 OPT = "/opt/stackstorm"
+PACK_DIR = os.path.join(OPT, "packs", "aws")  # where st2 pack install puts the pack
+VENV = os.path.join(OPT, "virtualenvs", "aws")  # the pack's virtualenv
+CONFIG = os.path.join(OPT, "configs", "aws.yaml")  # the pack config
 MIRROR = os.path.join(RUN, "mirror", "st2-pack-aws")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NAMESPACE = "st2install"
@@ -115,6 +118,17 @@ def control(path):
 def stack():
     with open(os.environ["STACK_JSON"]) as f:
         return json.load(f)
+
+
+def kubectl(*args, check=True):
+    """kubectl against the check's Kubernetes API server, written to the transcript."""
+    env = dict(os.environ, KUBECONFIG=stack()["kube"]["kubeconfig"])
+    done = subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, env=env)
+    transcript("$ kubectl %s\n%s[rc %d]\n" % (" ".join(args), done.stdout + done.stderr,
+                                              done.returncode))
+    if check and done.returncode != 0:
+        raise AssertionError("kubectl %s: %s" % (" ".join(args), done.stderr))
+    return done.stdout
 
 
 def sha256(path):

@@ -23,9 +23,7 @@ if h.skip_reason():
 
 import yaml  # noqa: E402
 
-PACK_DIR = os.path.join(h.OPT, "packs", "aws")
-VENV = os.path.join(h.OPT, "virtualenvs", "aws")
-CONFIG = os.path.join(h.OPT, "configs", "aws.yaml")
+PACK_DIR, VENV, CONFIG = h.PACK_DIR, h.VENV, h.CONFIG
 
 
 def _resources(kind):

@@ -26,12 +26,11 @@ def _result(execution_id, show_secrets=False):
 
 def test_crds():
     """docs/install.md section 4: the custom resource definitions."""
-    from test_25_database import kubectl
-    kubectl("apply", "-f", os.path.join(h.ROOT, "k8s", "crds", "database.yaml"),
-            "-f", os.path.join(h.ROOT, "k8s", "crds", "mysqldb.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/databases.dbaas.stackstorm.com",
-            "--timeout=60s")
-    out = kubectl("get", "crd", "databases.dbaas.stackstorm.com", "mysqldbs.stackstorm.com")
+    h.kubectl("apply", "-f", os.path.join(h.ROOT, "k8s", "crds", "database.yaml"),
+              "-f", os.path.join(h.ROOT, "k8s", "crds", "mysqldb.yaml"))
+    h.kubectl("wait", "--for=condition=Established", "crd/databases.dbaas.stackstorm.com",
+              "--timeout=60s")
+    out = h.kubectl("get", "crd", "databases.dbaas.stackstorm.com", "mysqldbs.stackstorm.com")
     assert "databases.dbaas.stackstorm.com" in out and "mysqldbs.stackstorm.com" in out
 
 

@@ -6,7 +6,6 @@ Run by tests/st2_install/run.sh; skipped elsewhere."""
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -18,16 +17,6 @@ if h.skip_reason():
     pytest.skip(h.skip_reason(), allow_module_level=True)
 
 
-def kubectl(*args, check=True):
-    env = dict(os.environ, KUBECONFIG=h.stack()["kube"]["kubeconfig"])
-    done = subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, env=env)
-    h.transcript("$ kubectl %s\n%s[rc %d]\n" % (" ".join(args), done.stdout + done.stderr,
-                                                done.returncode))
-    if check and done.returncode != 0:
-        raise AssertionError("kubectl %s: %s" % (" ".join(args), done.stderr))
-    return done.stdout
-
-
 def _database_create():
     runs = h.st2_json("execution", "list", "--action=aws.database_create", "-n", "5")
     done = [r for r in runs or [] if r["status"] not in ("requested", "scheduled", "running")]
@@ -35,19 +24,19 @@ def _database_create():
 
 
 def test_database_through_sensor_and_rules():
-    kubectl("create", "namespace", h.NAMESPACE, check=False)
+    h.kubectl("create", "namespace", h.NAMESPACE, check=False)
     h.st2("rule", "list", "--pack=aws")
     h.st2("sensor", "list", "--pack=aws")
     h.transcript("# the sensor container starts aws.CustomResourceSensor: %s"
                  % h.control("sensor/start"))
-    kubectl("apply", "-n", h.NAMESPACE, "-f",
-            os.path.join(h.ROOT, "k8s", "examples", "orders-db.yaml"))
+    h.kubectl("apply", "-n", h.NAMESPACE, "-f",
+              os.path.join(h.ROOT, "k8s", "examples", "orders-db.yaml"))
     run = h.wait_for(_database_create, timeout=420, every=5, what="aws.database_create")
     assert run["status"] == "succeeded", json.dumps(run)[:3000]
     rc, out = h.st2("execution", "get", run["id"])
     rc, tree = h.st2("execution", "list", "--action=aws.database_create", "-n", "1")
     rc, children = h.st2("execution", "get", run["id"], "--show-tasks")
-    status = json.loads(kubectl("get", "database", "-n", h.NAMESPACE, "orders-db", "-o", "json"))
+    status = json.loads(h.kubectl("get", "database", "-n", h.NAMESPACE, "orders-db", "-o", "json"))
     assert status["status"]["phase"] == "Ready", status.get("status")
     triggers = h.st2_json("trigger-instance", "list", "--trigger=aws.custom_resource_added")
     assert triggers, "no aws.custom_resource_added trigger instance"

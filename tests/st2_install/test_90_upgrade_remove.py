@@ -15,11 +15,8 @@ import st2install as h  # noqa: E402
 if h.skip_reason():
     pytest.skip(h.skip_reason(), allow_module_level=True)
 
-from test_25_database import kubectl  # noqa: E402
 
-PACK_DIR = os.path.join(h.OPT, "packs", "aws")
-VENV = os.path.join(h.OPT, "virtualenvs", "aws")
-CONFIG = os.path.join(h.OPT, "configs", "aws.yaml")
+PACK_DIR, VENV, CONFIG = h.PACK_DIR, h.VENV, h.CONFIG
 
 
 def _install_state():
@@ -54,11 +51,11 @@ def test_upgrade_then_remove():
 
     # --- before removing: the Database deleted through the pack (its finalizer)
     if os.path.exists(os.path.join(h.RUN, "database.json")):
-        kubectl("delete", "database", "-n", h.NAMESPACE, "orders-db", "--wait=false")
+        h.kubectl("delete", "database", "-n", h.NAMESPACE, "orders-db", "--wait=false")
         run = h.wait_for(_database_delete, timeout=420, every=5, what="aws.database_delete")
         assert run["status"] == "succeeded", json.dumps(run)[:3000]
         h.wait_for(lambda: "NotFound" in " ".join(
-            [kubectl("get", "database", "-n", h.NAMESPACE, "orders-db", check=False) or "",
+            [h.kubectl("get", "database", "-n", h.NAMESPACE, "orders-db", check=False) or "",
              _stderr_of_get()]), timeout=120, what="the Database gone")
         h.transcript("# the sensor container stops: %s" % h.control("sensor/stop"))
 
