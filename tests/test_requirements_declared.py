@@ -22,8 +22,15 @@ PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # StackStorm itself and what only its virtualenv has (opt-in tests skip without them).
 STACKSTORM = {"st2common", "st2tests", "st2reactor", "st2actions", "st2api", "st2auth",
               "st2stream", "st2client", "st2rbac_backend", "st2auth_ldap", "orquesta",
-              "mongomock", "mongoengine", "webtest", "oslo_config", "ldap"}
+              "mongomock", "mongoengine", "webtest", "oslo_config", "ldap",
+              # StackStorm's python runner and what its virtualenv holds for st2tests (mock)
+              # and st2auth's htpasswd backend (bcrypt): tests/st2_install runs in that venv
+              "python_runner", "mock", "bcrypt",
+              # ../shared/st2check's own module, on the path of the checks that run through it
+              "mongomock_plugin"}
 FOLDERS = ("actions", "sensors", "tests", "bench", "scripts", "st2")
+# Folders whose modules their scripts put on sys.path (imported by plain name there).
+PATH_FOLDERS = ("actions/lib", "tests/st2_standin", "tests/st2_install", "tests/st2_e2e")
 
 
 def _norm(name):
@@ -32,7 +39,7 @@ def _norm(name):
 
 def _own_modules():
     names = {"tests", "lib"}
-    for folder in FOLDERS + ("actions/lib", "tests/st2_standin"):
+    for folder in FOLDERS + PATH_FOLDERS:
         for path in glob.glob(os.path.join(PACK_DIR, folder, "*")):
             base = os.path.basename(path)
             if base.endswith(".py"):
