@@ -26,10 +26,9 @@ class DatabaseParameterGroup(BaseAction):
         client = make_client(self.config, "rds", region=region or None,
                              credentials=credentials or None, endpoint_url=endpoint_url or None)
 
-        def call(method, params):
+        def call(method, params):  # ParameterGroups follows the groups' Marker itself
             return call_operation(client, method, params,
-                                  paginate=method in ("describe_db_parameter_groups",
-                                                      "describe_db_parameters"))
+                                  paginate=method == "describe_db_parameters")
 
         groups = ParameterGroups(call, TAG_UID)
         if operation == "delete":

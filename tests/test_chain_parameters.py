@@ -89,9 +89,40 @@ def test_parameters_are_created_changed_alone_repaired_and_deleted_with_the_inst
     run = run_workflow("database_delete", to_payload("MODIFIED", databases.get("params-db"),
                                                      RESOURCE), config, poll_delay=0)
     assert run["status"] == "succeeded", run["output"]
-    assert_run_follows(run, "delete_parameters")
+    assert_run_follows(run, "delete")
     assert instances_of(rds, ident) == [] and _group(rds, group) is None
     assert databases.get("params-db") is None
+
+
+def test_the_group_is_deleted_with_the_instance_after_parameters_left_the_spec(
+        databases, config, aws):
+    run = provision(databases, "dropped-params", config, deletionPolicy="Delete",
+                    parameters={"work_mem": "16MB"})
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "created_parameters")
+    ident = run["output"]["db_instance_identifier"]
+    group = ident + "-postgres15"
+    rds = aws("rds")
+    assert _group(rds, group) == {"work_mem": ("16MB", "immediate")}
+
+    # parameters removed from the spec (a merge patch's null deletes the field): the instance
+    # stays on the pack's group, which is left on RDS
+    run = update(databases, "dropped-params", config, parameters=None)
+    assert run["status"] == "succeeded", run["output"]
+    assert "parameters" not in databases.get("dropped-params")["spec"]
+    assert group in _group_names(rds)
+
+    # deleted: the instance, then the pack's group all the same (nothing else owns it)
+    databases.delete("dropped-params")
+    run = run_workflow("database_delete", to_payload(
+        "MODIFIED", databases.get("dropped-params"), RESOURCE), config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert instances_of(rds, ident) == []
+    assert _group(rds, group) is None and group not in _group_names(rds)
+    assert_run_follows(run, "delete")
+    (step,) = [s for s in all_steps(run) if s["task"] == "delete_parameter_group"]
+    assert step["result"]["result"] == {"deleted": [group], "kept": []}
+    assert databases.get("dropped-params") is None
 
 
 def test_a_spec_change_to_a_new_instance_group_modifies_only_the_group(databases, config, aws):
@@ -154,6 +185,32 @@ def test_a_group_another_database_owns_is_never_used_or_deleted(databases, confi
     run = run_workflow("database_delete", to_payload("MODIFIED", databases.get("taken-params"),
                                                      RESOURCE), config, poll_delay=0)
     assert run["status"] == "succeeded", run["output"]
-    assert_run_follows(run, "absent_parameters")
+    assert_run_follows(run, "absent")
     assert group in _group_names(rds)
     rds.delete_db_parameter_group(DBParameterGroupName=group)
+
+    # a Database without parameters: its delete looks for groups all the same, and keeps those
+    # named from its identifier that another uid (or nobody) owns
+    ident = db_instance_identifier(databases.namespace, "bare-params")
+    theirs, nobodys = ident + "-postgres15", ident + "-mysql8-0"
+    rds.create_db_parameter_group(DBParameterGroupName=theirs, DBParameterGroupFamily="postgres15",
+                                  Description="someone else's",
+                                  Tags=[{"Key": TAG_UID, "Value": "another-uid"}])
+    rds.create_db_parameter_group(DBParameterGroupName=nobodys, DBParameterGroupFamily="mysql8.0",
+                                  Description="nobody's")
+    run = provision(databases, "bare-params", config, deletionPolicy="Delete")
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "created")
+    assert run["output"]["db_instance_identifier"] == ident
+    databases.delete("bare-params")
+    run = run_workflow("database_delete", to_payload("MODIFIED", databases.get("bare-params"),
+                                                     RESOURCE), config, poll_delay=0)
+    assert run["status"] == "succeeded", run["output"]
+    assert_run_follows(run, "delete")
+    (step,) = [s for s in all_steps(run) if s["task"] == "delete_parameter_group"]
+    assert step["result"]["result"]["deleted"] == []
+    assert sorted(step["result"]["result"]["kept"]) == sorted([theirs, nobodys])
+    assert theirs in _group_names(rds) and nobodys in _group_names(rds)
+    assert databases.get("bare-params") is None
+    for name in (theirs, nobodys):
+        rds.delete_db_parameter_group(DBParameterGroupName=name)

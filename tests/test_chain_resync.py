@@ -486,8 +486,8 @@ def test_deletion_protection_keeps_the_database_until_the_spec_lets_go(
             yield from deep(step.get("steps", []))
     tasks = [s["task"] for s in deep(run["steps"]) if s["workflow"] == "database_delete"]
     assert tasks == ["plan", "set_deleting", "assume_role", "find_instance", "check_owner",
-                     "unprotect", "delete_with_snapshot", "wait_deleted", "cleanup",
-                     "remove_finalizer"]
+                     "unprotect", "delete_with_snapshot", "wait_deleted",
+                     "delete_parameter_group", "cleanup", "remove_finalizer"]
     assert instances_of(rds, ident) == []
     assert databases.get("guarded-db") is None
 

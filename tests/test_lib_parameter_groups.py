@@ -6,6 +6,7 @@ from lib.database import plan
 from lib.parameter_groups import (BATCH, ParameterGroups, apply_method, batches, family,
                                   group_name, parameter_changes, parameter_plan,
                                   validate_parameters)
+from lib.aws import AwsCallError
 from lib.rds_params import TAG_UID, create_params, modify_params, spec_differences
 
 SPEC = {"engine": "postgres", "engineVersion": "16.3"}
@@ -132,16 +133,36 @@ def test_real_rds_answers_name_unknown_and_unmodifiable_parameters():
 
 
 class FakeRds:
-    def __init__(self, groups=None):
+    """RDS as lib.aws's call_operation answers without paginating: describe_db_parameter_groups
+    by name (DBParameterGroupNotFound when missing), else ``page`` groups a page (RDS: at most
+    MaxRecords, 100 at most) with a ``Marker`` while more follow."""
+
+    def __init__(self, groups=None, page=100):
         self.groups = groups or {}
+        self.page = page
         self.calls = []
 
     def __call__(self, method, params):
         self.calls.append((method, params))
         if method == "describe_db_parameter_groups":
-            return {"DBParameterGroups": [
-                {"DBParameterGroupName": n, "DBParameterGroupArn": "arn:" + n,
-                 "DBParameterGroupFamily": g["family"]} for n, g in self.groups.items()]}
+            items = [{"DBParameterGroupName": n, "DBParameterGroupArn": "arn:" + n,
+                      "DBParameterGroupFamily": g["family"]} for n, g in self.groups.items()]
+            if "DBParameterGroupName" in params:
+                items = [i for i in items
+                         if i["DBParameterGroupName"] == params["DBParameterGroupName"]]
+                if not items:
+                    raise AwsCallError(
+                        "rds.describe_db_parameter_groups failed: DBParameterGroupNotFound: "
+                        "DBParameterGroup not found: %s (HTTP 404)"
+                        % params["DBParameterGroupName"])
+                return {"DBParameterGroups": items}
+            assert params.get("MaxRecords", 100) <= 100
+            start = int(params.get("Marker") or 0)
+            end = start + min(self.page, params.get("MaxRecords", 100))
+            found = {"DBParameterGroups": items[start:end]}
+            if end < len(items):
+                found["Marker"] = str(end)
+            return found
         if method == "list_tags_for_resource":
             return {"TagList": self.groups[params["ResourceName"][4:]]["tags"]}
         if method == "create_db_parameter_group":
@@ -193,6 +214,64 @@ def test_ensure_and_delete_never_touch_a_group_another_uid_owns():
     assert groups.delete("db-1", "u1") == {"deleted": ["db-1-postgres15"],
                                            "kept": ["db-1-postgres16"]}
     assert sorted(rds.groups) == ["db-1-postgres16", "db-10-postgres15"]
+
+
+def _owned(uid, family_name="postgres16"):
+    return {"family": family_name, "values": {}, "tags": [{"Key": TAG_UID, "Value": uid}]}
+
+
+def test_delete_reads_every_page_of_the_listing():
+    # 130 groups of other Databases first: this Database's own and another uid's come on the
+    # second page of 100
+    groups = {"db-%03d-postgres16" % i: _owned("u%d" % i) for i in range(130)}
+    groups["db-1-postgres15"] = _owned("u1", "postgres15")
+    groups["db-1-postgres16"] = _owned("other")
+    rds = FakeRds(groups)
+    assert ParameterGroups(rds, TAG_UID).delete("db-1", "u1") == {
+        "deleted": ["db-1-postgres15"], "kept": ["db-1-postgres16"]}
+    assert [p for m, p in rds.calls if m == "describe_db_parameter_groups"] == [
+        {"MaxRecords": 100}, {"MaxRecords": 100, "Marker": "100"}]
+    assert "db-1-postgres15" not in rds.groups and "db-1-postgres16" in rds.groups
+    assert len(rds.groups) == 131
+
+
+def test_delete_follows_the_marker_to_the_last_page():
+    groups = {"db-%d-postgres16" % i: _owned("u%d" % i) for i in range(45)}
+    groups["db-7-postgres15"] = _owned("u7", "postgres15")
+    rds = FakeRds(groups, page=20)  # RDS may answer fewer than MaxRecords a page
+    assert ParameterGroups(rds, TAG_UID).delete("db-7", "u7") == {
+        "deleted": ["db-7-postgres16", "db-7-postgres15"], "kept": []}
+    assert [p.get("Marker") for m, p in rds.calls if m == "describe_db_parameter_groups"] == [
+        None, "20", "40"]
+    # every page was listed before the first delete
+    methods = [m for m, _ in rds.calls]
+    assert methods[:3] == ["describe_db_parameter_groups"] * 3
+    assert "describe_db_parameter_groups" not in methods[3:]
+    assert methods.count("delete_db_parameter_group") == 2
+
+
+def test_ensure_asks_for_its_group_by_name():
+    rds = FakeRds({"db-%03d-postgres16" % i: _owned("u%d" % i) for i in range(150)})
+    tags = [{"Key": TAG_UID, "Value": "u1"}]
+    groups = ParameterGroups(rds, TAG_UID)
+    # missing (RDS answers DBParameterGroupNotFound): created
+    assert groups.ensure("db-1-postgres16", "postgres16", "postgres", {"a": "1"}, "u1",
+                         tags)["created"]
+    # now the 151st group, past a listing's first page: found by its name, not created again
+    result = groups.ensure("db-1-postgres16", "postgres16", "postgres", {"a": "2"}, "u1", tags)
+    assert not result["created"] and result["changed"] == ["a"]
+    assert [p for m, p in rds.calls if m == "describe_db_parameter_groups"] == [
+        {"DBParameterGroupName": "db-1-postgres16"}] * 2
+    with pytest.raises(ValueError, match="belongs to Database uid u149"):
+        groups.ensure("db-149-postgres16", "postgres16", "postgres", {}, "u1", tags)
+
+
+def test_find_raises_other_errors():
+    def refusing(method, params):
+        raise AwsCallError("rds.describe_db_parameter_groups failed: AccessDenied: no (HTTP 403)")
+    with pytest.raises(AwsCallError, match="AccessDenied"):
+        ParameterGroups(refusing, TAG_UID).ensure("db-1-postgres16", "postgres16", "postgres",
+                                                  {}, "u1", [])
 
 
 def test_a_held_downgrade_keeps_the_group_of_the_running_family():

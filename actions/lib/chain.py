@@ -778,9 +778,9 @@ def _database_delete(run, resource, cause=""):  # pylint: disable=too-many-retur
         else:
             return failed('spec.deletionPolicy: expected one of Delete, Retain, Snapshot, got '
                           '"%s"; the instance was kept' % policy)
-    if ctx["instance"] in ("absent", "snapshot-deleted", "deleted") \
-            and plan["parameter_group"] is not None:
-        # spec.parameters: the owned groups, once the instance is gone
+    if ctx["instance"] in ("absent", "snapshot-deleted", "deleted"):
+        # The owned groups once the instance is gone, spec.parameters set or not (a group stays
+        # on RDS when parameters left the spec); never for Retain or an instance not ours.
         step = run.step("delete_parameter_group", "aws.database_parameter_group",
                         operation="delete", db_instance_identifier=ident, uid=plan["uid"], **aws)
         if not step.ok:

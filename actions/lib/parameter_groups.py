@@ -181,6 +181,11 @@ class ParameterGroups:
     """ensure / delete against an RDS client through ``call(method, params)`` (lib.aws's
     call_operation bound to a client; raises on AWS errors)."""
 
+    #: describe_db_parameter_groups: most groups a page (RDS's MaxRecords: 20 to 100), and the
+    #: error code of a group name RDS does not know.
+    PAGE = 100
+    NOT_FOUND = "DBParameterGroupNotFound"
+
     def __init__(self, call, uid_tag):
         self.call = call
         self.uid_tag = uid_tag
@@ -190,12 +195,31 @@ class ParameterGroups:
         return {t.get("Key"): t.get("Value") for t in tags}.get(self.uid_tag)
 
     def _find(self, name):
-        """The DBParameterGroups item named ``name``, or None."""
-        found = self.call("describe_db_parameter_groups", {})
+        """The DBParameterGroups item named ``name``, or None. Asked for by name: a listing
+        comes in pages (RDS's Filters are not supported); RDS answers a missing name with
+        DBParameterGroupNotFound, moto with an empty list."""
+        try:
+            found = self.call("describe_db_parameter_groups", {"DBParameterGroupName": name})
+        except Exception as exc:  # pylint: disable=broad-except
+            if self.NOT_FOUND in str(exc):  # lib.aws's AwsCallError names the code
+                return None
+            raise
         for group in found.get("DBParameterGroups") or []:
             if group.get("DBParameterGroupName") == name:
                 return group
         return None
+
+    def _list(self):
+        """Every DBParameterGroups item, page by page (``Marker``, at most ``PAGE`` a page)."""
+        params = {"MaxRecords": self.PAGE}
+        while True:
+            found = self.call("describe_db_parameter_groups", params)
+            for group in found.get("DBParameterGroups") or []:
+                yield group
+            marker = found.get("Marker")
+            if not marker or marker == params.get("Marker"):
+                return
+            params = {"MaxRecords": self.PAGE, "Marker": marker}
 
     def ensure(self, name, family_name, engine, wanted, uid, tags, apply_changes=None):
         """Create the group if missing (tagged ``tags``), refuse one another owns, then apply
@@ -245,10 +269,10 @@ class ParameterGroups:
 
     def delete(self, identifier, uid):
         """Delete every group named ``<identifier>-...`` that carries ``uid``; others are
-        left. Returns the action's result."""
+        left. Every page of the listing is read, before anything is deleted (a delete between
+        pages could move the Marker past a group). Returns the action's result."""
         deleted, kept = [], []
-        found = self.call("describe_db_parameter_groups", {})
-        for group in found.get("DBParameterGroups") or []:
+        for group in list(self._list()):
             name = group.get("DBParameterGroupName") or ""
             if not name.startswith(identifier + "-"):
                 continue
