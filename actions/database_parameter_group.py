@@ -3,7 +3,9 @@
 ``ensure`` creates the group the plan named (tagged with the Database's uid, as the instance is)
 when it is missing and applies only the parameters that differ; ``delete`` deletes the groups
 named from the instance identifier that this uid owns, after the instance is gone. A group
-another uid (or nobody) owns is never changed or deleted.
+another uid (or nobody) owns is never changed or deleted. The action never reboots: its
+``reboot`` result tells the update workflow whether spec.applyChanges lets it reboot the instance
+now for parameters that wait for one (see lib.parameter_groups.reboot_plan).
 """
 
 from lib.action import BaseAction
@@ -16,8 +18,9 @@ __all__ = ["DatabaseParameterGroup"]
 
 class DatabaseParameterGroup(BaseAction):
     def run(self, operation, db_instance_identifier, uid, group_name=None, family=None,
-            engine=None, parameters=None, apply_changes=None, tags=None, credentials=None,
-            region=None, endpoint_url=None):
+            engine=None, parameters=None, apply_changes=None, tags=None, new_instance=False,
+            reboot_pending=False, reboot_allowed=False, maintenance_window=None,
+            credentials=None, region=None, endpoint_url=None):
         # pylint: disable=import-outside-toplevel
         from lib.aws import call_operation, make_client
 
@@ -38,5 +41,7 @@ class DatabaseParameterGroup(BaseAction):
         if not group_name.startswith(db_instance_identifier + "-"):
             raise ValueError("group_name %s is not named from the instance identifier %s"
                              % (group_name, db_instance_identifier))
+        reboot = {"new_instance": bool(new_instance), "pending": bool(reboot_pending),
+                  "allowed": bool(reboot_allowed), "window": maintenance_window or ""}
         return groups.ensure(group_name, family, engine, dict(parameters or {}), uid,
-                             list(tags or []), apply_changes)
+                             list(tags or []), apply_changes, reboot)

@@ -37,6 +37,7 @@ def test_plan_of_new_resource():
         "deletion_protection": None, "rotation_days": None,
         "parameter_group": None, "parameter_family": None, "parameters": {},
         "engine": payload()["spec"]["engine"], "apply_changes": "",
+        "reboot_pending": False, "reboot_allowed": False, "maintenance_window": "",
         "uid": UID, "generation": 1, "namespace": "team-a", "name": "orders-db",
     }
 

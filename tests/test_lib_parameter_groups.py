@@ -4,8 +4,7 @@ import pytest
 
 from lib.database import plan
 from lib.parameter_groups import (BATCH, ParameterGroups, apply_method, batches, family,
-                                  group_name, parameter_changes, parameter_plan,
-                                  validate_parameters)
+                                  group_name, parameter_changes, validate_parameters)
 from lib.aws import AwsCallError
 from lib.rds_params import TAG_UID, create_params, modify_params, spec_differences
 
@@ -83,15 +82,6 @@ def test_modify_sets_the_group_only_when_the_instance_has_another():
     assert spec_differences(spec, other) == [("parameters", group, "default.postgres16", True)]
     # without spec.parameters the instance's group is left alone
     assert modify_params(dict(SPEC), other)[0] == {}
-
-
-def test_a_group_pending_reboot_is_a_warning():
-    spec = dict(SPEC, parameters={"shared_buffers": "1000"})
-    group = parameter_plan("ns-db-1", spec)["parameter_group"]
-    instance = {"DBParameterGroups": [{"DBParameterGroupName": group,
-                                       "ParameterApplyStatus": "pending-reboot"}]}
-    (warning,) = parameter_plan("ns-db-1", spec, instance)["parameter_warnings"]
-    assert "pending-reboot" in warning
 
 
 @pytest.mark.parametrize("name,apply_type,when,expected", [

@@ -359,17 +359,22 @@ def _set_rotation(run, plan, instance, aws):
     return None
 
 
-def _ensure_parameter_group(run, plan, aws):
-    """Task ensure_parameter_group (spec.parameters): (status warnings, failure or None)."""
+def _ensure_parameter_group(run, plan, aws, new_instance=False):
+    """Task ensure_parameter_group (spec.parameters): (status warnings, what a reboot now
+    applies or "", failure or None). The create workflow's (``new_instance``) passes no
+    reboot inputs; the update workflow's passes the plan's."""
+    extra = {"new_instance": True} if new_instance else {
+        "reboot_pending": plan["reboot_pending"], "reboot_allowed": plan["reboot_allowed"],
+        "maintenance_window": plan["maintenance_window"]}
     step = run.step("ensure_parameter_group", "aws.database_parameter_group", operation="ensure",
                     db_instance_identifier=plan["db_instance_identifier"], uid=plan["uid"],
                     group_name=plan["parameter_group"], family=plan["parameter_family"],
                     engine=plan["engine"], parameters=plan["parameters"],
                     apply_changes=plan["apply_changes"], tags=plan["create_params"]["Tags"],
-                    **aws)
+                    **extra, **aws)
     if not step.ok:
-        return [], "preparing the DB parameter group (spec.parameters) failed: " + step.error
-    return step.value["warnings"], None
+        return [], "", "preparing the DB parameter group (spec.parameters) failed: " + step.error
+    return step.value["warnings"], step.value["reboot_for"], None
 
 
 def _consul_config(instance, endpoint, port, identifier, plan):
@@ -499,7 +504,7 @@ def _database_create(run, resource):  # pylint: disable=too-many-return-statemen
     instance = _first_instance(step)
     parameter_warnings = []
     if instance is None and plan["parameter_group"] is not None:
-        parameter_warnings, problem = _ensure_parameter_group(run, plan, aws)
+        parameter_warnings, _, problem = _ensure_parameter_group(run, plan, aws, new_instance=True)
         if problem:
             return failed(problem)
     if instance is None:
@@ -576,6 +581,34 @@ def _ready_fields(ident, endpoint, port, plan):
 
 
 # -- actions/workflows/database_update.yaml ------------------------------------------------------
+def _reboot(run, resource, plan, reboot_for, aws):
+    """Tasks set_rebooting, reboot_instance, wait_rebooted (spec.parameters): (the instance
+    available again, None) or (None, the failure)."""
+    ident = plan["db_instance_identifier"]
+    message = "rebooting RDS instance %s to apply spec.parameters: %s" % (ident, reboot_for)
+    step = _status_step(run, "set_rebooting", resource, "Updating", message,
+                        warnings=plan["warnings"], event_reason="Rebooting",
+                        event_message=message)
+    if not step.ok:
+        return None, "setting status Updating failed: " + step.error
+    step = run.step("reboot_instance", "aws.boto3action", service="rds",
+                    action_name="reboot_db_instance", params={"DBInstanceIdentifier": ident},
+                    **aws)
+    if not step.ok:
+        return None, "rebooting the RDS instance to apply spec.parameters failed: " + step.error
+    step = run.poll("wait_rebooted", "aws.boto3action",
+                    lambda s: s.ok and _instance_status(s) != AVAILABLE,
+                    service="rds", action_name="describe_db_instances",
+                    params={"DBInstanceIdentifier": ident}, **aws)
+    if not step.ok:
+        return None, "waiting for the rebooted RDS instance failed: " + step.error
+    if _instance_status(step) != AVAILABLE:
+        return None, ('RDS instance %s is still "%s" 30 minutes after its reboot; check it in '
+                      "the RDS console, then apply the resource again"
+                      % (ident, _instance_status(step)))
+    return _first_instance(step), None
+
+
 def _database_update(run, resource, cause=""):  # pylint: disable=too-many-return-statements
     ctx = {"phase": None, "db_instance_identifier": None, "modified": {}, "error": None}
 
@@ -631,9 +664,9 @@ def _database_update(run, resource, cause=""):  # pylint: disable=too-many-retur
                                 "the spec and apply it again)" % "; ".join(step.value["errors"]))
     plan = step.value  # made against the instance: it knows what cannot be applied (held)
     modify = step.value["modify_params"]
-    parameter_warnings = []
+    parameter_warnings, reboot_for = [], ""
     if plan["parameter_group"] is not None:
-        parameter_warnings, problem = _ensure_parameter_group(run, plan, aws)
+        parameter_warnings, reboot_for, problem = _ensure_parameter_group(run, plan, aws)
         if problem:
             return failed(problem)
     if modify:
@@ -659,6 +692,11 @@ def _database_update(run, resource, cause=""):  # pylint: disable=too-many-retur
                           "console, then apply the resource again"
                           % (ident, _instance_status(step)))
         instance = _first_instance(step)
+        endpoint, port = instance["Endpoint"]["Address"], instance["Endpoint"]["Port"]
+    if reboot_for:
+        instance, problem = _reboot(run, resource, plan, reboot_for, aws)
+        if problem:
+            return failed(problem)
         endpoint, port = instance["Endpoint"]["Address"], instance["Endpoint"]["Port"]
     problem = _set_rotation(run, plan, instance, aws)
     if problem:

@@ -223,8 +223,8 @@ def plan(resource, current_instance=None, config=None):
                 result["held_message"] = bounded(
                     "; not applied (RDS cannot go back): " + "; ".join(result["held"]),
                     MAX_MESSAGE)
-    result.update(parameter_plan(identifier, spec, current_instance))  # spec.parameters
-    result["warnings"] = result["warnings"] + result.pop("parameter_warnings")
+    result.update(parameter_plan(identifier, spec, current_instance,  # spec.parameters
+                                 result["modify_params"]))
     if errors:
         result["create_params"], result["modify_params"] = {}, {}
         result["errors"] = _bounded_errors(errors)

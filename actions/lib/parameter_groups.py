@@ -8,19 +8,26 @@ deleted.
 
 When a change applies: a static parameter (ApplyType ``static`` in describe_db_parameters, or,
 where the answer has no ApplyType, one of ``STATIC``) always waits for the instance's next
-reboot (ApplyMethod ``pending-reboot``: RDS takes nothing else for them) and is reported as
-pending; a dynamic one is applied at once unless spec.applyChanges is NextMaintenanceWindow
-(then ``pending-reboot`` too). The pack never reboots an instance by itself.
+reboot (ApplyMethod ``pending-reboot``: RDS takes nothing else for them); a dynamic one is
+applied at once unless spec.applyChanges is NextMaintenanceWindow (then ``pending-reboot``
+too). A group an instance is switched to also waits for a reboot. The pack makes that reboot
+itself, when spec.applyChanges says (``reboot_plan``): at once (Immediately, or unset as for
+every modification), or, under NextMaintenanceWindow, by the first run inside the instance's
+maintenance window (the resync starts one); until then the parameters are named as pending in
+status.warnings. A group prepared for an instance about to be created needs no reboot: the
+instance starts with it.
 """
 
+import datetime
 import re
 
-from lib.database_spec import major_version, quote
+from lib.database_spec import maintenance_window, major_version, quote
 
 __all__ = [
     "MAX_PARAMETERS", "MAX_VALUE", "NAME", "STATIC", "BATCH", "family", "group_name",
     "validate_parameters", "wanted_parameters", "apply_method", "parameter_changes", "batches",
-    "ParameterGroups", "spec_group", "instance_groups", "parameter_plan",
+    "ParameterGroups", "spec_group", "instance_groups", "parameter_plan", "in_window",
+    "reboot_plan", "reboot_advice", "utc_now",
 ]
 
 #: Most entries of spec.parameters, longest value (characters).
@@ -50,6 +57,8 @@ STATIC = {
         "ft_max_word_len", "innodb_open_files", "table_open_cache_instances")),
 }
 STATIC["mariadb"] = STATIC["mysql"] | frozenset(("aria_pagecache_buffer_size",))
+#: Minutes of a week (maintenance windows are weekly).
+WEEK = 7 * 1440
 #: A group name: 1-255 letters, digits, hyphens; a letter first; no "--"; no hyphen last.
 GROUP_NAME = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 
@@ -221,11 +230,14 @@ class ParameterGroups:
                 return
             params = {"MaxRecords": self.PAGE, "Marker": marker}
 
-    def ensure(self, name, family_name, engine, wanted, uid, tags, apply_changes=None):
+    def ensure(self, name, family_name, engine, wanted, uid, tags, apply_changes=None,
+               reboot=None):
         """Create the group if missing (tagged ``tags``), refuse one another owns, then apply
-        only the parameters that differ. Returns the action's result."""
+        only the parameters that differ. ``reboot``: the plan's view of the instance (see
+        ``reboot_plan``; ``new_instance`` when it is about to be created). Returns the action's
+        result; ``reboot`` in it says whether the workflow reboots the instance now."""
         result = {"group_name": name, "created": False, "changed": [], "reset": [],
-                  "pending_reboot": [], "warnings": []}
+                  "pending_reboot": [], "warnings": [], "reboot": False, "reboot_for": ""}
         group = self._find(name)
         if group is None:
             self.call("create_db_parameter_group", {
@@ -259,12 +271,10 @@ class ParameterGroups:
                                for n in batch]})
         result["changed"] = [p["ParameterName"] for p in modify]
         result["reset"] = reset
-        result["pending_reboot"] = pending + reset
-        if result["pending_reboot"]:
-            result["warnings"].append(
-                "spec.parameters: pending until the instance's next reboot (static, reset, or "
-                "spec.applyChanges NextMaintenanceWindow; the pack does not reboot it): %s"
-                % ", ".join(result["pending_reboot"])[:200])
+        reboot = reboot or {}
+        result["pending_reboot"] = [] if reboot.get("new_instance") else pending + reset
+        result["reboot"], result["reboot_for"], result["warnings"] = reboot_advice(
+            result["pending_reboot"], reboot, apply_changes)
         return result
 
     def delete(self, identifier, uid):
@@ -302,21 +312,82 @@ def instance_groups(instance):
             for g in groups or [] if isinstance(g, dict)}
 
 
-def parameter_plan(identifier, spec, current_instance=None):
-    """The plan's spec.parameters fields (parameter_group, parameter_family, parameters,
-    engine, apply_changes) and parameter_warnings: the instance's group waiting for a
-    reboot."""
+def utc_now():
+    """The clock of the reboot decision (tests move it into a maintenance window)."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def in_window(window, now):
+    """True when ``now`` (an aware datetime) is inside the weekly maintenance window
+    ``ddd:hh24:mi-ddd:hh24:mi`` (UTC, RDS's PreferredMaintenanceWindow); False when there is
+    none or it cannot be read."""
+    span = maintenance_window(window)
+    if span is None or now is None:
+        return False
+    now = now.astimezone(datetime.timezone.utc)
+    minute = now.weekday() * 1440 + now.hour * 60 + now.minute
+    return (minute - span[0]) % WEEK <= (span[1] - span[0]) % WEEK
+
+
+def reboot_plan(identifier, spec, current_instance=None, modify=None, now=None):
+    """What the plan knows of a reboot for spec.parameters before the group is touched:
+    ``reboot_pending`` (the instance says its group is ``pending-reboot``, or this run switches
+    it to the pack's group: both apply only at a reboot), ``reboot_allowed`` (spec.applyChanges
+    lets the pack reboot now: NextMaintenanceWindow only inside the instance's maintenance
+    window; otherwise yes, unless the modification waits for the window, as a major upgrade
+    does by default, which reboots the instance itself) and ``maintenance_window``."""
+    group = spec_group(identifier, spec)[0]
+    modify = modify if isinstance(modify, dict) else {}
+    instance = current_instance if isinstance(current_instance, dict) else None
+    pending = bool(group) and instance is not None and (
+        instance_groups(instance).get(group) == "pending-reboot"
+        or modify.get("DBParameterGroupName") == group)
+    window = modify.get("PreferredMaintenanceWindow") \
+        or (instance or {}).get("PreferredMaintenanceWindow") or ""
+    window = window if isinstance(window, str) else ""
+    if isinstance(spec, dict) and spec.get("applyChanges") == "NextMaintenanceWindow":
+        allowed = in_window(window, now or utc_now())
+    else:
+        allowed = modify.get("ApplyImmediately") is not False
+    return {"reboot_pending": pending, "reboot_allowed": bool(group) and allowed,
+            "maintenance_window": window[:19]}
+
+
+def reboot_advice(pending, reboot, apply_changes=None):
+    """(reboot now, what that reboot applies or "", status warnings) for the group's ``pending``
+    parameters (this run's) and the plan's ``reboot`` view (reboot_plan's fields under the
+    names pending, allowed, window; new_instance)."""
+    if reboot.get("new_instance"):
+        return False, "", []
+    what = ", ".join(pending)
+    if reboot.get("pending") and not what:
+        what = "the parameter group's pending changes"
+    if not what:
+        return False, "", []
+    what = what[:200]
+    if reboot.get("allowed"):
+        return True, what, []
+    window = reboot.get("window") or "(unknown)"
+    if apply_changes == "NextMaintenanceWindow":
+        when = ("which the pack makes inside the instance's maintenance window %s UTC "
+                "(spec.applyChanges NextMaintenanceWindow)" % window)
+    else:
+        when = ("with the modification RDS holds for the maintenance window %s UTC (set "
+                "spec.applyChanges Immediately to reboot now)" % window)
+    return False, "", ["spec.parameters: pending until the instance's next reboot, %s: %s"
+                       % (when, what)]
+
+
+def parameter_plan(identifier, spec, current_instance=None, modify=None, now=None):
+    """The plan's spec.parameters fields: parameter_group, parameter_family, parameters,
+    engine, apply_changes, and reboot_plan's three."""
     group, family_name = spec_group(identifier, spec)
     wanted = wanted_parameters(spec) if group else None
     when = spec.get("applyChanges") if isinstance(spec, dict) else None
     engine = spec.get("engine") if isinstance(spec, dict) else None
-    warnings = []
-    for name, status in sorted(instance_groups(current_instance).items(), key=str):
-        if status == "pending-reboot" and group and name == group:
-            warnings.append("spec.parameters: parameter group %s is pending-reboot on the "
-                            "instance: some parameters apply only at its next reboot (the pack "
-                            "does not reboot it)" % name)
-    return {"parameter_group": group, "parameter_family": family_name,
-            "parameters": {k: v for k, v in (wanted or {}).items() if v is not None},
-            "engine": engine if isinstance(engine, str) else "",
-            "apply_changes": when if isinstance(when, str) else "", "parameter_warnings": warnings}
+    result = {"parameter_group": group, "parameter_family": family_name,
+              "parameters": {k: v for k, v in (wanted or {}).items() if v is not None},
+              "engine": engine if isinstance(engine, str) else "",
+              "apply_changes": when if isinstance(when, str) else ""}
+    result.update(reboot_plan(identifier, spec, current_instance, modify, now))
+    return result

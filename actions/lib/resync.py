@@ -15,8 +15,8 @@ again and starts a run only for those whose promise does not hold or whose run i
   (class, storage, version; what RDS cannot undo, like grown storage, is not run again and
   again), its endpoint, CA certificate or IAM authentication changed (Consul's config), its
   RDS-managed secret rotated (the current version differs from the one Vault's copy was made
-  from), the Vault secret or Consul key deleted, Consul's config
-  stale.
+  from), the Vault secret or Consul key deleted, Consul's config stale, the pack's parameter
+  group waiting for a reboot that spec.applyChanges lets the pack make now.
 
 ``select(objects, now, observed)`` returns one work item per Database that needs a run; a
 quiet cycle returns [] and so costs no execution beyond the resync's own.
@@ -25,7 +25,7 @@ quiet cycle returns [] and so costs no execution beyond the resync's own.
 import datetime
 
 from lib.database_objects import FINALIZER
-from lib.parameter_groups import spec_group, wanted_parameters
+from lib.parameter_groups import reboot_plan, spec_group, wanted_parameters
 from lib.rds_params import adoption, db_instance_identifier, spec_differences
 
 __all__ = ["GRACE_SECONDS", "STALE_SECONDS", "select", "parse_time", "consul_config_problem",
@@ -184,7 +184,21 @@ def _parameter_drift(spec, instance, observed):
             if wanted.get(name) != actual.get(name)][:5]
 
 
-def _promise_work(obj, observed, default_region, instance_classes):
+def _reboot_due(spec, instance, now):
+    """The cause when the pack's parameter group waits for a reboot on the instance
+    (pending-reboot: a run died before its reboot, or one failed) and spec.applyChanges lets
+    the pack make it now (NextMaintenanceWindow: inside the instance's maintenance window),
+    else None."""
+    seen = reboot_plan(instance.get("DBInstanceIdentifier"), spec, instance, None, now)
+    if not (seen["reboot_pending"] and seen["reboot_allowed"]):
+        return None
+    if spec.get("applyChanges") == "NextMaintenanceWindow":
+        return "parameters pending-reboot (maintenance window %s open)" \
+            % seen["maintenance_window"]
+    return "parameters pending-reboot"
+
+
+def _promise_work(obj, observed, default_region, instance_classes, now=None):
     """The cause for running the update workflow of a Ready Database on a full cycle, or None.
     ``observed``: instances (region -> identifier -> DBInstances[] item), secret_versions
     (secret ARN -> AWSCURRENT VersionId), secret_rotation (secret ARN -> the rotation schedule's
@@ -211,6 +225,9 @@ def _promise_work(obj, observed, default_region, instance_classes):
                                      for field, want, have in drift)
     if (instance.get("DBInstanceStatus") or "available") != "available":
         return None  # RDS is busy with it (a modification, a backup): look next cycle
+    reboot = _reboot_due(spec, instance, now)
+    if reboot:
+        return reboot
     endpoint = instance.get("Endpoint") or {}
     if endpoint.get("Address") != status.get("endpoint") or \
             endpoint.get("Port") != status.get("port"):
@@ -249,7 +266,7 @@ def select(objects, now, observed=None, default_region="us-east-1", instance_cla
             if observed is None:
                 cause = cause or None
             elif cause == "":
-                cause = _promise_work(obj, observed, default_region, instance_classes)
+                cause = _promise_work(obj, observed, default_region, instance_classes, now)
             else:
                 cause = None  # the retry tick's
         if cause:
