@@ -6,7 +6,8 @@ did not make (it failed, or the run died) is made by the resync.
 moto never reports a group waiting for a reboot (its ParameterApplyStatus is always in-sync,
 docs/stack.md), so ``rds_reboots`` models that one field as RDS keeps it, around moto's real
 answers: a group changed with ApplyMethod pending-reboot, or an instance switched to another
-group, is ``pending-reboot`` on the instance until reboot_db_instance.
+group, is ``applying`` on the instance for the next describe (RDS takes the change in for a
+while), then ``pending-reboot`` until reboot_db_instance.
 """
 
 import datetime
@@ -33,6 +34,7 @@ class RebootModel:
 
     def __init__(self):
         self.pending = set()  # instance identifiers
+        self.applying = set()  # of those, the ones the next describe shows "applying"
         self.fail_reboots = 0
         self.reboots = []
 
@@ -47,19 +49,26 @@ class RebootModel:
         if operation == "ModifyDBParameterGroup" and any(
                 p.get("ApplyMethod") == "pending-reboot" for p in params["Parameters"]):
             found = client.describe_db_instances()["DBInstances"]
-            self.pending |= {i["DBInstanceIdentifier"] for i in found
-                             if params["DBParameterGroupName"] in
-                             [g["DBParameterGroupName"] for g in i["DBParameterGroups"]]}
+            using = {i["DBInstanceIdentifier"] for i in found
+                     if params["DBParameterGroupName"] in
+                     [g["DBParameterGroupName"] for g in i["DBParameterGroups"]]}
+            self.pending |= using
+            self.applying |= using
         elif operation == "ModifyDBInstance" and "DBParameterGroupName" in params:
             self.pending.add(params["DBInstanceIdentifier"])
+            self.applying.add(params["DBInstanceIdentifier"])
         elif operation == "RebootDBInstance":
             self.pending.discard(params["DBInstanceIdentifier"])
+            self.applying.discard(params["DBInstanceIdentifier"])
             self.reboots.append(params["DBInstanceIdentifier"])
         elif operation == "DescribeDBInstances":
             for instance in answer.get("DBInstances", []):
-                if instance["DBInstanceIdentifier"] in self.pending:
+                ident = instance["DBInstanceIdentifier"]
+                if ident in self.pending:
                     for group in instance.get("DBParameterGroups", []):
-                        group["ParameterApplyStatus"] = "pending-reboot"
+                        group["ParameterApplyStatus"] = \
+                            "applying" if ident in self.applying else "pending-reboot"
+                    self.applying.discard(ident)
         return answer
 
 
@@ -130,6 +139,10 @@ def test_a_static_parameter_is_applied_by_one_reboot_said_first(
                  parameters={"work_mem": "128MB", "max_connections": 300})
     assert run["status"] == "succeeded", run["output"]
     assert_run_follows(run, "parameters_rebooted")
+    # the first look saw the group "applying": the reboot waited for RDS to take it in
+    assert [s["result"]["result"]["DBInstances"][0]["DBParameterGroups"][0]
+            ["ParameterApplyStatus"] for s in _tasks(run, "wait_available")] == [
+        "applying", "pending-reboot"]
     (reboot,) = _tasks(run, "reboot_instance")
     assert reboot["parameters"]["action_name"] == "reboot_db_instance"
     assert reboot["parameters"]["params"] == {"DBInstanceIdentifier": ident}
@@ -225,6 +238,7 @@ def test_a_reboot_that_failed_or_was_never_made_is_made_by_the_resync(
         Parameters=[{"ParameterName": "max_connections", "ParameterValue": "300",
                      "ApplyMethod": "pending-reboot"}])
     assert rds_reboots.pending == {ident}
+    quiet(resync(databases, config))  # "applying": RDS is still taking it in; no reboot yet
     run = resync(databases, config)
     assert run["output"]["causes"] == ["%s/retry-boot-db update: parameters pending-reboot"
                                        % databases.namespace]

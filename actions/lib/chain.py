@@ -336,6 +336,13 @@ def _instance_status(step):
     return (_first_instance(step) or {}).get("DBInstanceStatus")
 
 
+def _settling(step):
+    """wait_available's retry: not available yet, or a parameter group still "applying"."""
+    groups = (_first_instance(step) or {}).get("DBParameterGroups") or []
+    return _instance_status(step) != AVAILABLE \
+        or "applying" in [g.get("ParameterApplyStatus") for g in groups]
+
+
 def _set_rotation(run, plan, instance, aws):
     """Tasks check_rotation and set_rotation: spec.passwordRotationDays as the rotation schedule
     of the RDS-managed master secret, set only when it differs. The failure, or None."""
@@ -681,8 +688,9 @@ def _database_update(run, resource, cause=""):  # pylint: disable=too-many-retur
                         action_name="modify_db_instance", params=modify, **aws)
         if not step.ok:
             return failed("modifying the RDS instance failed: " + step.error)
+    if modify or reboot_for:
         step = run.poll("wait_available", "aws.boto3action",
-                        lambda s: s.ok and _instance_status(s) != AVAILABLE,
+                        lambda s: s.ok and _settling(s),
                         service="rds", action_name="describe_db_instances",
                         params={"DBInstanceIdentifier": ident}, **aws)
         if not step.ok:
