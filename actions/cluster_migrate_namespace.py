@@ -1,7 +1,7 @@
 """aws.cluster_migrate_namespace: make one namespace's infrastructure objects in the target
 cluster equal to the source cluster's (A/B upgrades); one item of aws.cluster_migrate.
 
-All of lib/kube_migrate.py's rules apply: generated fields and objects are not copied, every
+All of lib/kube/migrate.py's rules apply: generated fields and objects are not copied, every
 write is tried by the target first (server-side dry run), objects changed by hand in the target
 are reported as conflicts and kept, nothing is deleted unless ``prune``. The result is the
 namespace's report, with a one-line ``summary``; the execution fails when the namespace could
@@ -13,9 +13,9 @@ differs from the source), unless it was a dry run or ``accept_conflicts``.
 import re
 
 from lib.action import BaseAction, ConfigError
-from lib.clusters import kube_cluster_config
-from lib.kube import api_client_from_config
-from lib.kube_migrate import NamespaceMigration, Rest, kinds_for
+from lib.kube.clusters import kube_cluster_config
+from lib.kube.api import api_client_from_config
+from lib.kube.migrate import NamespaceMigration, Rest, kinds_for
 
 __all__ = ["ClusterMigrateNamespace"]
 

@@ -2,19 +2,19 @@
 the source agent's, with check-and-set; the one-shot copy with a diff, and what rule
 aws.consul_sync runs for each change aws.ConsulKVSensor sees.
 
-Values are never returned or logged: the report names keys. A key written in the target since
-the sync wrote it is a conflict, kept (lib/kv_sync.py); a key the target refuses (a value over
-its kv_max_value_size, ...) or that could not be written because the target stopped answering is
-in ``failed``, with the reason, and the other keys are still written. Either fails the execution
-so that it shows (unless it was a dry run), with the whole report as its result: StackStorm's
-python runner takes ``(False, result)`` as a failed execution with that result.
+Values are never returned or logged: the report names keys. A key written in the target since the
+sync wrote it is a conflict, kept (lib/stores/kv_sync.py); a key the target refuses (a value over
+its kv_max_value_size, ...) or that could not be written because the target stopped answering is in
+``failed``, with the reason, and the other keys are still written. Either fails the execution so
+that it shows (unless it was a dry run), with the whole report as its result: StackStorm's python
+runner takes ``(False, result)`` as a failed execution with that result.
 """
 
 import time
 
 from lib.action import BaseAction
-from lib.clusters import consul_cluster_config
-from lib.kv_sync import Agent, PrefixSync, check_prefix, lag_seconds
+from lib.kube.clusters import consul_cluster_config
+from lib.stores.kv_sync import Agent, PrefixSync, check_prefix, lag_seconds
 
 __all__ = ["ConsulSync"]
 

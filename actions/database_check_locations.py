@@ -1,15 +1,15 @@
 """aws.database_check_locations: who owns a Database's Vault secret and Consul key (reads only).
 
 The create and update workflows run it right after the plan: a location another Database (of
-the same namespace: other namespaces cannot name it, lib/kv_layout.py) already holds is a
+the same namespace: other namespaces cannot name it, lib/stores/kv_layout.py) already holds is a
 Failed status naming the spec field, before the finalizer, AWS, Vault or Consul are touched.
 database_store_credentials and database_publish_config still check ownership when they write.
 """
 
 from lib.action import BaseAction
-from lib.consul_kv import KV as ConsulKV, owner_of
-from lib.database_spec import check_kv_path, check_text
-from lib.vault import KV as VaultKV
+from lib.stores.consul_kv import KV as ConsulKV, owner_of
+from lib.database.spec import check_kv_path, check_text
+from lib.stores.vault import KV as VaultKV
 
 __all__ = ["DatabaseCheckLocations"]
 

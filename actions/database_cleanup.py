@@ -1,9 +1,9 @@
 """aws.database_cleanup: delete a database's Vault secret and Consul key if this uid owns them."""
 
 from lib.action import BaseAction
-from lib.consul_kv import KV as ConsulKV, ConsulError, owner_of
-from lib.database_spec import check_kv_path, check_text
-from lib.vault import KV as VaultKV
+from lib.stores.consul_kv import KV as ConsulKV, ConsulError, owner_of
+from lib.database.spec import check_kv_path, check_text
+from lib.stores.vault import KV as VaultKV
 
 __all__ = ["DatabaseCleanup"]
 

@@ -1,10 +1,10 @@
 """aws.database_drift_report: compare Database resources with the RDS instances of a region."""
 
 from lib.action import BaseAction
-from lib.database_objects import GROUP, PLURAL, VERSION, DatabaseObjects
-from lib.rds_params import (DEFAULT_INSTANCE_CLASSES, TAG_NAME, TAG_NAMESPACE, TAG_UID, adoption,
-                            db_instance_identifier, spec_differences, tag_map)
-from lib.kube import api_client_from_config
+from lib.database.objects import GROUP, PLURAL, VERSION, DatabaseObjects
+from lib.database.rds_params import (DEFAULT_INSTANCE_CLASSES, TAG_NAME, TAG_NAMESPACE, TAG_UID,
+                                     adoption, db_instance_identifier, spec_differences, tag_map)
+from lib.kube.api import api_client_from_config
 
 __all__ = ["DatabaseDriftReport", "drift_report"]
 

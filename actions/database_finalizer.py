@@ -1,8 +1,8 @@
 """aws.database_finalizer: add or remove a finalizer on a Database (idempotent)."""
 
 from lib.action import BaseAction
-from lib.database_objects import FINALIZER, GROUP, PLURAL, VERSION, DatabaseObjects, KubeError
-from lib.kube import api_client_from_config
+from lib.database.objects import FINALIZER, GROUP, PLURAL, VERSION, DatabaseObjects, KubeError
+from lib.kube.api import api_client_from_config
 
 __all__ = ["DatabaseFinalizer"]
 

@@ -1,17 +1,18 @@
-"""aws.database_parameter_group: the DB parameter group of spec.parameters (lib.parameter_groups).
+"""aws.database_parameter_group: the DB parameter group of spec.parameters
+(lib.database.parameter_groups).
 
 ``ensure`` creates the group the plan named (tagged with the Database's uid, as the instance is)
 when it is missing and applies only the parameters that differ; ``delete`` deletes the groups
 named from the instance identifier that this uid owns, after the instance is gone. A group
 another uid (or nobody) owns is never changed or deleted. The action never reboots: its
 ``reboot`` result tells the update workflow whether spec.applyChanges lets it reboot the instance
-now for parameters that wait for one (see lib.parameter_groups.reboot_plan).
+now for parameters that wait for one (see lib.database.parameter_groups.reboot_plan).
 """
 
 from lib.action import BaseAction
-from lib.database_spec import check_text
-from lib.parameter_groups import ParameterGroups
-from lib.rds_params import TAG_UID
+from lib.database.spec import check_text
+from lib.database.parameter_groups import ParameterGroups
+from lib.database.rds_params import TAG_UID
 
 __all__ = ["DatabaseParameterGroup"]
 

@@ -1,9 +1,9 @@
 """aws.database_plan: validate a Database trigger payload and translate it into RDS parameters."""
 
 from lib.action import BaseAction
-from lib.database import plan
-from lib.kv_layout import Layout
-from lib.rds_params import DEFAULT_INSTANCE_CLASSES
+from lib.database.plan import plan
+from lib.stores.kv_layout import Layout
+from lib.database.rds_params import DEFAULT_INSTANCE_CLASSES
 
 __all__ = ["DatabasePlan"]
 

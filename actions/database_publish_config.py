@@ -3,8 +3,8 @@
 import json
 
 from lib.action import BaseAction
-from lib.consul_kv import KV, ConsulError, owner_of
-from lib.database_spec import check_kv_path, check_text
+from lib.stores.consul_kv import KV, ConsulError, owner_of
+from lib.database.spec import check_kv_path, check_text
 
 __all__ = ["DatabasePublishConfig"]
 

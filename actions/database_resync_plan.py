@@ -3,18 +3,18 @@
 Reads only. Lists every Database (one paginated Kubernetes list); on a full cycle also lists the
 RDS instances and the RDS-managed secrets' versions of each region in use (paginated
 ``describe_db_instances`` and ``list_secrets``: a handful of calls, not one per Database), and
-reads each Ready Database's Vault metadata and Consul key (lib/resync_observe.py);
-lib/resync.py decides. The result lists the update and delete runs to start, each with the
+reads each Ready Database's Vault metadata and Consul key (lib/database/observe.py);
+lib/database/resync.py decides. The result lists the update and delete runs to start, each with the
 trigger payload the workflows take and the cause; a quiet cycle lists none. Nothing secret is
 read: Secrets Manager answers version ids, Vault metadata no data.
 """
 
 from lib.action import BaseAction
-from lib.database_objects import GROUP, PLURAL, VERSION, DatabaseObjects
-from lib.kube import MODIFIED, api_client_from_config, to_payload
-from lib.rds_params import DEFAULT_INSTANCE_CLASSES
-from lib.resync_observe import Observer
-from lib import resync
+from lib.database import resync
+from lib.database.objects import GROUP, PLURAL, VERSION, DatabaseObjects
+from lib.database.observe import Observer
+from lib.database.rds_params import DEFAULT_INSTANCE_CLASSES
+from lib.kube.api import MODIFIED, api_client_from_config, to_payload
 
 __all__ = ["DatabaseResyncPlan"]
 

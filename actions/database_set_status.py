@@ -1,6 +1,6 @@
 """aws.database_set_status: merge-patch a Database's status subresource, schedule the retry of
 a failed run, and record a Kubernetes Event for each transition (the status and events are
-composed by lib/database_status.py).
+composed by lib/database/status.py).
 
 Nothing is written when the status would not change (a periodic resync re-confirming Ready
 costs one read and no write, and records no event).
@@ -10,12 +10,12 @@ import datetime
 import random
 
 from lib.action import BaseAction, ConfigError
-from lib.database_objects import (GROUP, PLURAL, STATUS_LIMITS, VERSION, DatabaseObjects,
+from lib.database.objects import (GROUP, PLURAL, STATUS_LIMITS, VERSION, DatabaseObjects,
                                   KubeError, bounded)
-from lib.database_status import (RETRY_DEFAULTS, check_inputs, compose, extra_event,
+from lib.database.status import (RETRY_DEFAULTS, check_inputs, compose, extra_event,
                                  shown_warnings, transition_event, unchanged)
-from lib.kube import api_client_from_config
-from lib.kube_events import record_event
+from lib.kube.api import api_client_from_config
+from lib.kube.events import record_event
 
 __all__ = ["DatabaseSetStatus"]
 

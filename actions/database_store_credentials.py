@@ -1,14 +1,14 @@
 """aws.database_store_credentials: copy an RDS instance's master credentials into Vault.
 
-The password is read from the Secrets Manager secret RDS manages (and copied again when RDS
-rotates it); an instance without one gets a new random password, set once however many runs are
-at it at the same time. How, and why it is safe: lib/master_credentials.py. The result holds
-non-secret facts only (``version``, ``changed``, ``reason``, ``source_version``); the password
-is never returned or logged.
+The password is read from the Secrets Manager secret RDS manages (and copied again when RDS rotates
+it); an instance without one gets a new random password, set once however many runs are at it at the
+same time. How, and why it is safe: lib/database/master_credentials.py. The result holds non-secret
+facts only (``version``, ``changed``, ``reason``, ``source_version``); the password is never
+returned or logged.
 """
 
 from lib.action import BaseAction
-from lib.master_credentials import REASONS, CredentialsCopier, generate_password
+from lib.database.master_credentials import REASONS, CredentialsCopier, generate_password
 
 __all__ = ["DatabaseStoreCredentials", "REASONS", "generate_password"]
 

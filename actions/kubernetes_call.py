@@ -6,8 +6,8 @@ installed client works, and custom resources by group/version/plural.
 """
 
 from lib.action import BaseAction
-from lib.kube import api_client_from_config
-from lib.kube_call import (KubeInputError, call, check_params, custom_resource_method,
+from lib.kube.api import api_client_from_config
+from lib.kube.call import (KubeInputError, call, check_params, custom_resource_method,
                            deep_merge, redact, resolve_api, resolve_method)
 
 __all__ = ["KubernetesCall"]

@@ -85,10 +85,10 @@ from kubernetes.client.rest import ApiException  # noqa: E402
 from database_plan import DatabasePlan  # noqa: E402
 from database_publish_config import tls_facts  # noqa: E402
 from lib.chain import run_workflow  # noqa: E402
-from lib.database_objects import FINALIZER, rfc3339  # noqa: E402
-from lib.kube import ADDED, to_payload  # noqa: E402
-from lib.rds_params import TAG_NAMESPACE, tag_map  # noqa: E402
-from lib.vault import OWNER_METADATA_KEY, SOURCE_VERSION_METADATA_KEY  # noqa: E402
+from lib.database.objects import FINALIZER, rfc3339  # noqa: E402
+from lib.kube.api import ADDED, to_payload  # noqa: E402
+from lib.database.rds_params import TAG_NAMESPACE, tag_map  # noqa: E402
+from lib.stores.vault import OWNER_METADATA_KEY, SOURCE_VERSION_METADATA_KEY  # noqa: E402
 from tests.database_world import Databases, pack_config  # noqa: E402
 from tests.fixtures.database.support import ensure_database_crd  # noqa: E402
 from tests.stack_plugin import stack_section  # noqa: E402

@@ -25,7 +25,7 @@ except ImportError:  # elsewhere the pack's actions run on the same stand-in as 
 
 import yaml  # noqa: E402
 
-from lib import kube  # noqa: E402
+from lib.kube import api as kube_api  # noqa: E402
 from lib.chain import MASK, run_workflow  # noqa: E402
 
 NAMESPACE = "team-a"
@@ -162,7 +162,7 @@ def print_step(record):
 
 def run_locally(stack, config, name):
     obj = get_database(stack, name)
-    payload = kube.to_payload("ADDED", obj, DATABASES)
+    payload = kube_api.to_payload("ADDED", obj, DATABASES)
     say("the trigger aws.custom_resource_added the sensor emits for it (rule aws.database_create "
         "routes it to the aws.database_create workflow):")
     shown = {k: payload[k] for k in ("event", "kind", "namespace", "name", "uid", "generation",
@@ -226,9 +226,9 @@ def delete_locally(stack, config, name):
         % (name, NAMESPACE))
     kubectl(stack, "delete", "databases.dbaas.stackstorm.com", name, "-n", NAMESPACE,
             "--wait=false")
-    previous = kube.to_payload("MODIFIED", get_database(stack, name), DATABASES)
+    previous = kube_api.to_payload("MODIFIED", get_database(stack, name), DATABASES)
     previous["deletion_timestamp"] = None
-    payload = kube.to_payload("MODIFIED", get_database(stack, name), DATABASES, previous)
+    payload = kube_api.to_payload("MODIFIED", get_database(stack, name), DATABASES, previous)
     say("running aws.database_delete's tasks through the pack's actions")
     run = run_workflow("database_delete", payload, config, on_step=print_step, poll_delay=2)
     print("   workflow %s" % run["status"])

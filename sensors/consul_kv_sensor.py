@@ -50,8 +50,9 @@ if _ACTIONS_DIR not in sys.path:
     sys.path.append(_ACTIONS_DIR)
 
 from lib.action import ConfigError  # noqa: E402 pylint: disable=wrong-import-position
-from lib.clusters import consul_cluster_config  # noqa: E402 pylint: disable=wrong-import-position
-from lib.consul_kv import (  # noqa: E402 pylint: disable=wrong-import-position
+from lib.kube.clusters import (  # noqa: E402 pylint: disable=wrong-import-position
+    consul_cluster_config)
+from lib.stores.consul_kv import (  # noqa: E402 pylint: disable=wrong-import-position
     address, client_from_config)
 
 __all__ = ["ConsulKVSensor", "TRIGGER", "sync_entries"]

@@ -49,7 +49,7 @@ if _ACTIONS_DIR not in sys.path:
 
 from cr_state import ResourceState  # noqa: E402 pylint: disable=wrong-import-position
 from cr_store import StateStore  # noqa: E402 pylint: disable=wrong-import-position
-from lib.kube import (  # noqa: E402 pylint: disable=wrong-import-position
+from lib.kube.api import (  # noqa: E402 pylint: disable=wrong-import-position
     ADDED, DELETED, MODIFIED, TRIGGERS, api_client_from_config, deleted_payload,
     resource_from_config, to_payload,
 )

@@ -8,7 +8,7 @@ A pytest plugin (tests/conftest.py loads it): the fixtures ``crd``, ``config``, 
 import pytest
 
 from lib.chain import run_workflow
-from lib.kube import ADDED, to_payload
+from lib.kube.api import ADDED, to_payload
 from tests.database_world import GROUP, PLURAL, VERSION, Databases, delete_instances_of, pack_config
 from tests.fixtures.database.support import all_steps, ensure_database_crd
 

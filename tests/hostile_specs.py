@@ -10,7 +10,7 @@ prefix (``other``) instead of the Database's own (``own``).
 
 from hypothesis import strategies as st
 
-from lib.database_spec import ENGINES, SIZES
+from lib.database.spec import ENGINES, SIZES
 
 __all__ = ["json_values", "specs", "nasty_text"]
 

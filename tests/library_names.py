@@ -4,7 +4,7 @@ requirements*.txt give ranges (boto3>=1.34,<2, kubernetes>=29,<37), and what lie
 changes from release to release: botocore's service models gain operations and waiters, boto3
 gains services, the kubernetes client gains API classes, methods and parameters. So a test of a
 "did you mean" message builds its expected names here, from the library's own data (never
-through lib.name_hints or lib.kube_call, the code under test), and asserts the properties that
+through lib.name_hints or lib.kube.call, the code under test), and asserts the properties that
 hold in every allowed version besides: the right name comes first, each name is one the library
 has, at most as many as the pack shows.
 """

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from kubernetes import client, config as kube_config
 
-import lib.kube_migrate as kube_migrate
+import lib.kube.migrate as lib_migrate
 from cluster_migrate_namespace import ClusterMigrateNamespace
-from lib.kube_migrate import (FINGERPRINT, KINDS, diff_paths, kinds_for, normalize,
+from lib.kube.migrate import (FINGERPRINT, KINDS, diff_paths, kinds_for, normalize,
                               skip_reason, strip)
 from tests.st2_params import action_params, load_action, validate_output
 from tests.two_clusters import (comparable, pack_config, raw_objects, resource_versions,
@@ -378,7 +378,7 @@ def test_b_stopped_midway_then_a_rerun_converges(clusters, private_b, monkeypatc
     config = dict(clusters.config, kube_clusters={"b2": {"kubeconfig": private_b["kube"][
         "kubeconfig"]}})
     namespace, _ = clusters.namespace(config_maps=20)
-    real_create, writes, one_at_a_time = kube_migrate.Rest.create, [], threading.Lock()
+    real_create, writes, one_at_a_time = lib_migrate.Rest.create, [], threading.Lock()
 
     def create_then_stop(self, kind, ns, body, dry_run=False):
         with one_at_a_time:  # the workers' creates in turn, so that the 8th is the last
@@ -390,13 +390,13 @@ def test_b_stopped_midway_then_a_rerun_converges(clusters, private_b, monkeypatc
                     assert proc.returncode == 0, proc.stderr
             return made
 
-    monkeypatch.setattr(kube_migrate.Rest, "create", create_then_stop)
+    monkeypatch.setattr(lib_migrate.Rest, "create", create_then_stop)
     report = migrate(config, namespace, target="b2", request_timeout=5)
     assert report["status"] == "failed"
     assert report["error"].startswith('cannot reach cluster "b2" (%s)'
                                       % private_b["kube"]["server"])
     assert report["counts"]["create"] == 8
-    monkeypatch.setattr(kube_migrate.Rest, "create", real_create)
+    monkeypatch.setattr(lib_migrate.Rest, "create", real_create)
 
     proc = run_stack_script("up", "kube", env=private_b["env"])
     assert proc.returncode == 0, proc.stderr
@@ -522,7 +522,7 @@ class Requests:
 
     def __init__(self, monkeypatch):
         self.sent, self._lock = [], threading.Lock()
-        real = kube_migrate.Rest.request
+        real = lib_migrate.Rest.request
 
         def request(rest, method, path, query=None, body=None):
             with self._lock:
@@ -530,7 +530,7 @@ class Requests:
                                   "dryRun" in (query or {})))
             return real(rest, method, path, query=query, body=body)
 
-        monkeypatch.setattr(kube_migrate.Rest, "request", request)
+        monkeypatch.setattr(lib_migrate.Rest, "request", request)
 
     def take(self):
         with self._lock:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from consul_sync import ConsulSync
-from lib.kv_sync import decide, marker
+from lib.stores.kv_sync import decide, marker
 from tests.st2_params import ParamError, action_params, load_action, validate_output
 from tests.two_clusters import kv_snapshot, pack_config, seed_prefix
 
@@ -171,7 +171,7 @@ def test_named_keys_and_a_write_racing_the_sync(agents, monkeypatch):
 
     # another writer moves a key between the sync's read and its write: the transaction is
     # refused, the key read again and written with the value the source has then
-    import lib.kv_sync as kv_sync
+    import lib.stores.kv_sync as kv_sync
 
     real_txn, raced = kv_sync.Agent.txn, []
 
@@ -274,7 +274,7 @@ def test_a_value_of_consuls_kv_limit_512_kib_is_written(agents):
 def _inflate_in_source(monkeypatch, key, size):
     """The source agent ("default") answers ``key`` with a value of ``size`` bytes, as an agent
     with a larger kv_max_value_size than the target's would."""
-    import lib.kv_sync as kv_sync
+    import lib.stores.kv_sync as kv_sync
 
     big = b"x" * size
     real_entries, real_entry = kv_sync.Agent.entries, kv_sync.Agent.entry
@@ -317,7 +317,7 @@ def test_a_value_the_target_refuses_fails_that_key_only(agents, monkeypatch, cap
 def test_a_transaction_consul_refuses_is_redone_key_by_key(agents, monkeypatch):
     """Were the size estimate wrong, Consul's 413 for the transaction: its keys are written one
     by one, none lost."""
-    import lib.kv_sync as kv_sync
+    import lib.stores.kv_sync as kv_sync
 
     config, a, b, prefix = agents
     values = put_values(a, prefix, [20 * KIB] * 30)
@@ -331,7 +331,7 @@ def test_a_transaction_consul_refuses_is_redone_key_by_key(agents, monkeypatch):
 def test_a_large_value_is_written_with_check_and_set(agents, monkeypatch):
     """Between the sync's read and its plain put of a 400 KiB value, the target key is written
     by hand (a conflict, kept) and another by a concurrent sync (written again, newer value)."""
-    import lib.kv_sync as kv_sync
+    import lib.stores.kv_sync as kv_sync
 
     config, a, b, prefix = agents
     values = put_values(a, prefix, [400 * KIB, 400 * KIB, 100])
@@ -361,7 +361,7 @@ def test_a_large_value_is_written_with_check_and_set(agents, monkeypatch):
 
 @pytest.mark.integration
 def test_the_report_of_what_was_written_survives_the_target_going_away(agents, monkeypatch):
-    import lib.kv_sync as kv_sync
+    import lib.stores.kv_sync as kv_sync
 
     config, a, b, prefix = agents
     values = seed_prefix(a, prefix, 100)

@@ -12,13 +12,13 @@ from kubernetes import client
 
 from database_set_status import DatabaseSetStatus
 from lib.action import ConfigError
-from lib.database_objects import bounded, retry_schedule
+from lib.database.objects import bounded, retry_schedule
 from st2tests.base import BaseActionTestCase
 from tests.fixtures.database.support import (closed_port, create_database, ensure_database_crd,
                                              get_database, kube_config, unique)
 from tests.hostile_specs import nasty_text
 from tests.st2_params import ParamError, action_params, load_action, validate_output
-from tests.test_lib_kube_events import events_of
+from tests.test_lib_k8s_events import events_of
 
 META = load_action("database_set_status")
 LOGGER = "st2.actions.python.DatabaseSetStatus"

@@ -12,7 +12,7 @@ import pytest
 
 import lib.aws
 from database_store_credentials import REASONS, DatabaseStoreCredentials
-from lib.master_credentials import CredentialsCopier
+from lib.database.master_credentials import CredentialsCopier
 from st2tests.base import BaseActionTestCase
 from tests.fixtures.database.support import aws_config, closed_port, unique, vault_config
 from tests.st2_params import action_params, load_action, mask_output, validate_output

@@ -14,7 +14,7 @@ from st2tests.base import BaseActionTestCase
 
 from kubernetes_call import KubernetesCall
 from lib.action import ConfigError
-from lib.kube_call import (KubeCallError, KubeInputError, api_answer, check_params,
+from lib.kube.call import (KubeCallError, KubeInputError, api_answer, check_params,
                            custom_resource_method, redact, resolve_api, resolve_method,
                            scrub_message)
 from tests.fixtures.database.support import ensure_database_crd, unique
@@ -435,7 +435,7 @@ class KubernetesCallTest(BaseActionTestCase):
             % self.kube["server"])
 
     def _api_client(self):
-        from lib.kube import api_client_from_config
+        from lib.kube.api import api_client_from_config
 
         return api_client_from_config(self.config)
 

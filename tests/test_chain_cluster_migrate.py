@@ -76,7 +76,7 @@ def test_each_way_it_stops_is_reported(migration):
     assert_run_follows(down, "target_down")
     assert down["status"] == "failed"
     assert down["output"]["error"].startswith(
-        'the target cluster does not answer: lib.kube_call.KubeCallError: VersionApi.get_code '
+        'the target cluster does not answer: lib.kube.call.KubeCallError: VersionApi.get_code '
         'failed: cannot reach cluster "closed" (https://127.0.0.1:9)')
     assert down["output"]["not_run"] == []
 

@@ -17,8 +17,8 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
 
 from lib.chain import run_workflow
-from lib.kube import to_payload
-from lib.rds_params import db_instance_identifier
+from lib.kube.api import to_payload
+from lib.database.rds_params import db_instance_identifier
 from tests.fixtures.database.support import create_database, ensure_database_crd, get_database
 from tests.workflow_paths import assert_run_follows
 

@@ -17,7 +17,7 @@ import hvac
 import pytest
 
 from lib.chain import MASK, run_workflow
-from lib.rds_params import db_instance_identifier
+from lib.database.rds_params import db_instance_identifier
 from tests.database_world import (Databases, assert_ready, delete_instances_of, instances_of,
                                   pack_config, tags_of)
 from tests.fixtures.database.support import all_steps, changing_calls, ensure_database_crd
@@ -312,9 +312,9 @@ def test_invalid_spec_fails_without_an_aws_call_then_the_fix_provisions(
 
 
 @pytest.mark.parametrize("down, says", [
-    ("vault", "lib.vault.VaultError: Vault at %s (pack config vault_url) is unreachable while "
-              "reading metadata of secret/" % CLOSED_URL),
-    ("consul", "lib.consul_kv.ConsulError: Consul at http://127.0.0.1:9 (pack config "
+    ("vault", "lib.stores.vault.VaultError: Vault at %s (pack config vault_url) is unreachable "
+              "while reading metadata of secret/" % CLOSED_URL),
+    ("consul", "lib.stores.consul_kv.ConsulError: Consul at http://127.0.0.1:9 (pack config "
                "consul_host/consul_port) is unreachable while reading "),
 ])
 def test_vault_or_consul_down_fails_before_anything_changes_and_a_later_run_completes(

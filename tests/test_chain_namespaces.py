@@ -10,8 +10,8 @@ import pytest
 from kubernetes import client
 
 from lib.chain import run_workflow
-from lib.kube import to_payload
-from lib.rds_params import db_instance_identifier
+from lib.kube.api import to_payload
+from lib.database.rds_params import db_instance_identifier
 from tests.fixtures.database.support import (aws_config, changing_calls, consul_config,
                                              create_database, ensure_database_crd, get_database,
                                              vault_config)

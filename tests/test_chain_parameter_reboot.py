@@ -15,14 +15,14 @@ import datetime
 import botocore.client
 import pytest
 
-import lib.parameter_groups
-import lib.resync
-from lib.database_spec import DAYS
+import lib.database.parameter_groups
+import lib.database.resync
+from lib.database.spec import DAYS
 from tests.database_chain import provision, quiet, resync, update
 from tests.database_world import instances_of
 from tests.fixtures.database.support import all_steps
 from tests.test_chain_parameters import _group
-from tests.test_lib_kube_events import events_of
+from tests.test_lib_k8s_events import events_of
 from tests.workflow_paths import assert_run_follows
 
 pytestmark = pytest.mark.integration
@@ -89,8 +89,8 @@ def rds_reboots(monkeypatch):
 def _clock(monkeypatch, moment):
     """Both clocks that look at the maintenance window (the plan's, the resync's) at
     ``moment``."""
-    monkeypatch.setattr(lib.parameter_groups, "utc_now", lambda: moment)
-    monkeypatch.setattr(lib.resync, "utc_now", lambda: moment)
+    monkeypatch.setattr(lib.database.parameter_groups, "utc_now", lambda: moment)
+    monkeypatch.setattr(lib.database.resync, "utc_now", lambda: moment)
 
 
 def _window_ahead(days):

@@ -6,10 +6,10 @@ import datetime
 
 import pytest
 
-import lib.parameter_groups
+import lib.database.parameter_groups
 from lib.chain import run_workflow
-from lib.kube import ADDED, to_payload
-from lib.rds_params import TAG_UID, db_instance_identifier
+from lib.kube.api import ADDED, to_payload
+from lib.database.rds_params import TAG_UID, db_instance_identifier
 from tests.database_world import instances_of
 from tests.fixtures.database.support import all_steps
 from tests.database_chain import RESOURCE, modify_calls, provision, quiet, resync, update
@@ -82,7 +82,7 @@ def test_parameters_are_created_changed_alone_repaired_and_deleted_with_the_inst
     # applyChanges NextMaintenanceWindow: a dynamic parameter waits for the reboot too, which
     # the pack makes inside the instance's window (moto's wed:06:38-wed:07:08; the clock is a
     # Monday)
-    monkeypatch.setattr(lib.parameter_groups, "utc_now", lambda: datetime.datetime(
+    monkeypatch.setattr(lib.database.parameter_groups, "utc_now", lambda: datetime.datetime(
         2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc))
     run = update(databases, "params-db", config, applyChanges="NextMaintenanceWindow",
                  parameters={"work_mem": "32MB", "max_connections": 200})

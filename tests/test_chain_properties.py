@@ -4,7 +4,7 @@ it ends Ready. Never a crash, never a run that ends without a status (issue 10).
 
 hypothesis draws specs (tests/hostile_specs.py: valid ones with up to three hostile fields)
 and drives each through the real Kubernetes API server (the CRD's validation), the trigger
-payload the sensor would build (lib.kube.to_payload), and lib/chain.py's create workflow
+payload the sensor would build (lib.kube.api.to_payload), and lib/chain.py's create workflow
 against the local moto, Vault and Consul. A spec that became Ready is then replaced by another
 drawn spec and driven through the update workflow, which must satisfy the same property.
 
@@ -27,8 +27,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lib.chain import run_workflow
-from lib.kube import to_payload
-from lib.rds_params import db_instance_identifier
+from lib.kube.api import to_payload
+from lib.database.rds_params import db_instance_identifier
 from tests.fixtures.database.support import (aws_config, consul_config, ensure_database_crd,
                                              vault_config)
 from tests.hostile_specs import specs

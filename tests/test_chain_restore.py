@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-import lib.resync
+import lib.database.resync
 from lib.chain import run_workflow
 from tests.database_chain import provision
 from tests.database_world import assert_ready, instances_of
@@ -52,8 +52,8 @@ def test_from_a_snapshot_then_the_resync_applies_what_a_restore_cannot_set(
 
         # the resync finds the window differing and applies it (the grace period passed)
         moved = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
-            seconds=lib.resync.GRACE_SECONDS + 1)
-        monkeypatch.setattr(lib.resync, "utc_now", lambda: moved)
+            seconds=lib.database.resync.GRACE_SECONDS + 1)
+        monkeypatch.setattr(lib.database.resync, "utc_now", lambda: moved)
         resync = run_workflow("database_resync", config=config, poll_delay=0,
                               inputs={"full": True, "namespace": databases.namespace})
         assert resync["status"] == "succeeded", resync["output"]

@@ -12,9 +12,9 @@ import threading
 import pytest
 from kubernetes import client
 
-import lib.resync
+import lib.database.resync
 from lib.chain import run_workflow
-from lib.kube import ADDED, to_payload
+from lib.kube.api import ADDED, to_payload
 from tests.database_chain import (RESOURCE, modify_calls, provision, quiet, resync,
                                   update)
 from tests.database_world import assert_ready, instances_of
@@ -60,7 +60,7 @@ def consul_index(consul_client, key):
 def later(monkeypatch, seconds):
     """The resync's clock moved ``seconds`` ahead (a retry's backoff passed)."""
     moved = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
-    monkeypatch.setattr(lib.resync, "utc_now", lambda: moved)
+    monkeypatch.setattr(lib.database.resync, "utc_now", lambda: moved)
 
 
 # -- a quiet cycle -------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def test_a_missing_instance_is_reported_then_recreated_only_when_asked(
     # the team asks for a new, empty instance: the spec edit is run (here by the retry tick,
     # as when the update trigger was lost)
     databases.patch_spec("gone-db", onInstanceMissing="Recreate")
-    later(monkeypatch, lib.resync.GRACE_SECONDS + 1)
+    later(monkeypatch, lib.database.resync.GRACE_SECONDS + 1)
     run = resync(databases, config, full=False)
     assert run["output"]["causes"] == [
         "%s/gone-db update: spec generation 2 not run yet" % databases.namespace]
@@ -314,7 +314,7 @@ def test_a_resync_and_the_create_at_once_end_with_one_instance_and_its_password(
     databases.apply(name)
     payload = to_payload(ADDED, databases.get(name), RESOURCE)
     # the retry tick sees a Database never provisioned (its trigger's run not seen yet)
-    later(monkeypatch, lib.resync.GRACE_SECONDS + 1)
+    later(monkeypatch, lib.database.resync.GRACE_SECONDS + 1)
     results = {}
 
     def go(key, workflow, **kwargs):

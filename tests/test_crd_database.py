@@ -8,7 +8,7 @@ import pytest
 import yaml
 from kubernetes.client.rest import ApiException
 
-from lib.database_objects import STATUS_LIMITS
+from lib.database.objects import STATUS_LIMITS
 from tests.fixtures.database.support import crd_schema
 from tests.test_sensor_custom_resource_sensor import DB, LEGACY, Objects, install_crds
 
@@ -169,7 +169,7 @@ def test_rbac_manifest_grants_what_the_sensor_and_workflows_need():
     assert {"get", "list", "watch"} <= grants[(LEGACY["group"], "mysqldbs")]
     for sub in ("databases", "databases/status", "databases/finalizers"):
         assert {"patch", "update"} <= grants[(DB["group"], sub)]
-    # aws.database_set_status records Events on the Databases (lib/kube_events.py).
+    # aws.database_set_status records Events on the Databases (lib/kube/events.py).
     assert grants[("", "events")] == {"create", "patch"}
     assert not any("secrets" in r for _, r in grants)
 

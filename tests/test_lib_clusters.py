@@ -1,13 +1,14 @@
-"""lib.clusters: named Kubernetes clusters and Consul agents in the pack config, beside the flat
-single-cluster keys; and the clients built from them against two real API servers and agents."""
+"""lib.kube.clusters: named Kubernetes clusters and Consul agents in the pack config, beside the
+flat single-cluster keys; and the clients built from them against two real API servers and
+agents."""
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from lib.action import ConfigError
-from lib.clusters import cluster_names, consul_cluster_config, kube_cluster_config
-from lib.consul_kv import KV, address, client_from_config
-from lib.kube import api_client_from_config
+from lib.kube.clusters import cluster_names, consul_cluster_config, kube_cluster_config
+from lib.stores.consul_kv import KV, address, client_from_config
+from lib.kube.api import api_client_from_config
 
 FLAT = {"kubeconfig": "/etc/kube/a", "kube_context": "a", "consul_host": "consul-a",
         "consul_port": 8501, "region": "eu-west-1"}

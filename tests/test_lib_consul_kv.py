@@ -1,8 +1,8 @@
-"""lib/consul_kv.py: client from the pack config, owner parsing, errors naming the server."""
+"""lib/stores/consul_kv.py: client from the pack config, owner parsing, errors naming the server."""
 
 import pytest
 
-from lib.consul_kv import KV, ConsulError, address, client_from_config, owner_of
+from lib.stores.consul_kv import KV, ConsulError, address, client_from_config, owner_of
 from tests.fixtures.database.support import closed_port, consul_config
 
 

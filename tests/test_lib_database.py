@@ -1,4 +1,4 @@
-"""lib/database.py: the plan of a Database event, which never raises and always names the
+"""lib/database/plan.py: the plan of a Database event, which never raises and always names the
 field; its messages stay within what a status can hold."""
 
 import json
@@ -6,10 +6,10 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lib.database import MAX_ERRORS, MAX_MESSAGE, plan, pruned_warnings
-from lib.database_objects import STATUS_LIMITS
-from lib.kv_layout import Layout
-from lib.rds_params import create_params, final_snapshot_identifier
+from lib.database.plan import MAX_ERRORS, MAX_MESSAGE, plan, pruned_warnings
+from lib.database.objects import STATUS_LIMITS
+from lib.stores.kv_layout import Layout
+from lib.database.rds_params import create_params, final_snapshot_identifier
 from tests.fixtures.database.support import payload, rds_instance
 from tests.hostile_specs import json_values, specs
 from tests.st2_params import load_action, validate_output

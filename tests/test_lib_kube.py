@@ -1,4 +1,4 @@
-"""lib.kube: the trigger payload contract and the API client built from the pack config."""
+"""lib.kube.api: the trigger payload contract and the API client built from the pack config."""
 
 import copy
 import json
@@ -9,8 +9,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lib.action import ConfigError
-from lib.kube import (api_client_from_config, deleted_payload, pruned_fields,
-                      resource_from_config, to_payload)
+from lib.kube.api import (api_client_from_config, deleted_payload, pruned_fields,
+                          resource_from_config, to_payload)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "k8s")
 DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases"}

@@ -1,10 +1,10 @@
-"""lib/kv_layout.py: each namespace owns a prefix of Vault paths and of Consul keys."""
+"""lib/stores/kv_layout.py: each namespace owns a prefix of Vault paths and of Consul keys."""
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from lib.action import ConfigError
-from lib.kv_layout import Layout, parse_prefix
+from lib.stores.kv_layout import Layout, parse_prefix
 
 NAMESPACES = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?\Z")
 PREFIXES = st.sampled_from(["{namespace}/", "databases/{namespace}/", "t/{namespace}/db/",

@@ -1,11 +1,11 @@
-"""lib/kv_sync.txn_batches: transactions of at most TXN_OPS operations whose body, as Consul
+"""lib/stores/kv_sync.txn_batches: transactions of at most TXN_OPS operations whose body, as Consul
 receives it, is at most TXN_MAX_BYTES; an operation too large alone goes by the plain API."""
 
 import base64
 
 from hypothesis import given, strategies as st
 
-from lib.kv_sync import TXN_MAX_BYTES, TXN_OPS, txn_batches, txn_body_bytes
+from lib.stores.kv_sync import TXN_MAX_BYTES, TXN_OPS, txn_batches, txn_body_bytes
 
 
 def _op(size, index=0):

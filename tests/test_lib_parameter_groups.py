@@ -1,12 +1,12 @@
-"""lib.parameter_groups: spec.parameters' family, group name, checks and changes."""
+"""lib.database.parameter_groups: spec.parameters' family, group name, checks and changes."""
 
 import pytest
 
-from lib.database import plan
-from lib.parameter_groups import (BATCH, ParameterGroups, apply_method, batches, family,
-                                  group_name, parameter_changes, validate_parameters)
+from lib.database.plan import plan
+from lib.database.parameter_groups import (BATCH, ParameterGroups, apply_method, batches, family,
+                                           group_name, parameter_changes, validate_parameters)
 from lib.aws import AwsCallError
-from lib.rds_params import TAG_UID, create_params, modify_params, spec_differences
+from lib.database.rds_params import TAG_UID, create_params, modify_params, spec_differences
 
 SPEC = {"engine": "postgres", "engineVersion": "16.3"}
 
@@ -278,7 +278,7 @@ def test_a_held_downgrade_keeps_the_group_of_the_running_family():
 
 
 def test_the_resync_names_each_parameter_that_differs():
-    from lib.resync import _parameter_drift  # pylint: disable=import-outside-toplevel
+    from lib.database.resync import _parameter_drift  # pylint: disable=import-outside-toplevel
     spec = dict(SPEC, parameters={"work_mem": "4MB", "max_connections": 200})
     instance = {"DBInstanceIdentifier": "ns-db-1"}
     group = "ns-db-1-postgres16"

@@ -1,15 +1,15 @@
-"""lib.parameter_groups: when the pack reboots an instance for spec.parameters (reboot_plan,
-reboot_advice, in_window), and the resync's cause for a reboot a run did not make."""
+"""lib.database.parameter_groups: when the pack reboots an instance for spec.parameters
+(reboot_plan, reboot_advice, in_window), and the resync's cause for a reboot a run did not make."""
 
 import datetime
 
 from hypothesis import given, strategies as st
 
-from lib.database import plan
-from lib.database_spec import DAYS
-from lib.parameter_groups import ParameterGroups, in_window, reboot_advice, reboot_plan
-from lib.rds_params import TAG_UID
-from lib.resync import select
+from lib.database.plan import plan
+from lib.database.spec import DAYS
+from lib.database.parameter_groups import ParameterGroups, in_window, reboot_advice, reboot_plan
+from lib.database.rds_params import TAG_UID
+from lib.database.resync import select
 from tests.test_lib_parameter_groups import FakeRds
 
 SPEC = {"engine": "postgres", "engineVersion": "16.3", "parameters": {"shared_buffers": "1000"}}

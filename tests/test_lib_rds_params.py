@@ -1,4 +1,4 @@
-"""lib/rds_params.py: identifiers, RDS create/modify parameters, adoption, versions."""
+"""lib/database/rds_params.py: identifiers, RDS create/modify parameters, adoption, versions."""
 
 import random
 import re
@@ -6,9 +6,9 @@ import string
 
 import pytest
 
-from lib.rds_params import (DEFAULT_INSTANCE_CLASSES, adoption, create_params,
-                            db_instance_identifier, final_snapshot_identifier, modify_params,
-                            spec_differences, tag_map, version_satisfies)
+from lib.database.rds_params import (DEFAULT_INSTANCE_CLASSES, adoption, create_params,
+                                     db_instance_identifier, final_snapshot_identifier,
+                                     modify_params, spec_differences, tag_map, version_satisfies)
 from tests.fixtures.database.support import payload, rds_instance
 
 RDS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")

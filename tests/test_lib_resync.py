@@ -1,12 +1,13 @@
-"""lib/resync.py: which Databases the resync runs, and why (pure; the runs themselves are in
-tests/test_chain_resync.py on the local servers)."""
+"""lib/database/resync.py: which Databases the resync runs, and why (pure; the runs themselves are
+in tests/test_chain_resync.py on the local servers)."""
 
 import datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.resync import GRACE_SECONDS, STALE_SECONDS, consul_config_problem, parse_time, select
+from lib.database.resync import (GRACE_SECONDS, STALE_SECONDS, consul_config_problem, parse_time,
+                                 select)
 
 NOW = datetime.datetime(2026, 12, 7, 13, 0, 0, tzinfo=datetime.timezone.utc)
 UID = "0b6f8c0e-1111-4222-8333-944445555666"

@@ -1,9 +1,9 @@
-"""lib/vault.py: client from the pack config, errors naming the key or the server."""
+"""lib/stores/vault.py: client from the pack config, errors naming the key or the server."""
 
 import pytest
 
 from lib.action import ConfigError
-from lib.vault import KV, VaultError, client_from_config
+from lib.stores.vault import KV, VaultError, client_from_config
 from tests.fixtures.database.support import closed_port, vault_config
 
 
@@ -27,7 +27,7 @@ def test_mount_defaults_to_secret():
 
 @pytest.mark.integration
 def test_refused_token_is_named(stack):
-    # the token is looked up when the client is built (lib/vault_auth.py renews it there), so
+    # the token is looked up when the client is built (lib/stores/vault_auth.py renews it there), so
     # an expired or revoked one is named before any KV call, with what to do about it
     with pytest.raises(VaultError) as exc:
         KV(dict(vault_config(stack), vault_token="not-a-token"))

@@ -1,4 +1,4 @@
-"""lib/vault_auth.py: Vault login by token (renewed), AppRole and Kubernetes auth.
+"""lib/stores/vault_auth.py: Vault login by token (renewed), AppRole and Kubernetes auth.
 
 Config errors are checked without a server; logins run against the real OpenBao and Kubernetes
 API server of scripts/stack.sh, each test on auth mounts and a policy of its own.
@@ -15,8 +15,8 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from lib.action import ConfigError
-from lib.vault import KV, VaultError, client_from_config
-from lib.vault_auth import DEFAULT_JWT_PATH, METHODS
+from lib.stores.vault import KV, VaultError, client_from_config
+from lib.stores.vault_auth import DEFAULT_JWT_PATH, METHODS
 from tests.fixtures.database.support import closed_port
 
 URL = "http://127.0.0.1:1"  # config errors come before any request: nothing listens there
@@ -145,7 +145,7 @@ def unique(prefix):
 
 @pytest.fixture
 def kv_policy(vault_client, vault_path):
-    """A policy allowing what lib/vault.py KV does under vault_path (docs/install.md, 3a)."""
+    """A policy allowing what lib/stores/vault.py KV does under vault_path (docs/install.md, 3a)."""
     name = unique("stacktest")
     vault_client.sys.create_or_update_policy(name, """
         path "secret/data/%(p)s/*"     { capabilities = ["create", "read", "update"] }

@@ -106,11 +106,13 @@ def test_requirements_import_from_installed_packages_with_the_pack_paths_first(t
 
 def test_no_module_name_is_in_two_of_the_pack_folders():
     """sensors/, actions/ and actions/lib/ share one module search path: a name in two of them
-    (an action consul_sync.py and a lib/consul_sync.py) is one module or the other depending on
-    the order StackStorm puts them in."""
+    (an action consul_sync.py and a lib/consul_sync.py, or an action kube.py and the package
+    lib/kube/) is one module or the other depending on the order StackStorm puts them in."""
     seen = {}
     for folder in PACK_PATHS:
         for entry in sorted(os.listdir(folder)):
             if entry.endswith(".py") and entry != "__init__.py":
                 seen.setdefault(entry[:-3], []).append(os.path.relpath(folder, PACK_DIR))
+            elif os.path.isfile(os.path.join(folder, entry, "__init__.py")):
+                seen.setdefault(entry, []).append(os.path.relpath(folder, PACK_DIR))
     assert {name: where for name, where in seen.items() if len(where) > 1} == {}

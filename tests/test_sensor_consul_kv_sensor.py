@@ -11,7 +11,7 @@ import pytest
 
 from consul_kv_sensor import ConsulKVSensor, sync_entries
 from lib.action import ConfigError
-from lib.kv_sync import marker
+from lib.stores.kv_sync import marker
 from tests.sensor_harness import PACK_DIR, load_yaml
 from tests.sensor_service import SensorService
 from tests.two_clusters import (KVWatcher, SyncLoop, kv_snapshot, pack_config, percentile,

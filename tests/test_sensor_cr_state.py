@@ -7,7 +7,7 @@ import tracemalloc
 from hypothesis import given, settings, strategies as st
 
 from cr_state import ResourceState, pack, packed_resource_version, unpack
-from lib.kube import to_payload
+from lib.kube.api import to_payload
 
 DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases",
       "namespace": "team-a"}

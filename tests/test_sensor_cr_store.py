@@ -10,7 +10,7 @@ from tests.sensor_service import SensorService
 
 from cr_state import ResourceState
 from cr_store import StateStore, decode
-from lib.kube import to_payload
+from lib.kube.api import to_payload
 
 DB = {"group": "dbaas.stackstorm.com", "version": "v1alpha1", "plural": "databases",
       "namespace": "team-a"}

@@ -15,8 +15,8 @@ made by st2, MongoDB as mongomock. Only the scenario is its own:
 3. the retry tick fires (st2's St2Timer._emit_trigger_instance for the rule's trigger): quiet;
 4. the world moves under the Database: a new AWSCURRENT version of its RDS-managed secret (what
    RDS's rotation ends with) and its Consul key deleted;
-5. the resync timer fires the same way: the rules engine enforces aws.database_resync (full),
-   which names the Database ("credentials rotated": lib/resync.py looks at the rotation before
+5. the resync timer fires the same way: the rules engine enforces aws.database_resync (full), which
+   names the Database ("credentials rotated": lib/database/resync.py looks at the rotation before
    Consul) and runs aws.database_resync_run -> aws.database_update; Vault then holds the new
    password, the Consul key is back, the Database is Ready;
 6. the resync timer fires again: a quiet cycle (no cause, no run);

@@ -1,4 +1,4 @@
-"""lib/database_source.py: spec.source checked field by field, whatever JSON it is; the restore
+"""lib/database/source.py: spec.source checked field by field, whatever JSON it is; the restore
 calls built from the create parameters are what botocore's RDS model accepts."""
 
 import json
@@ -8,10 +8,10 @@ import pytest
 from botocore.validate import ParamValidator
 from hypothesis import given, settings
 
-from lib.database import plan
-from lib.database_source import (CREATE, FROM_SNAPSHOT, NOT_ON_RESTORE, POINT_IN_TIME,
+from lib.database.plan import plan
+from lib.database.source import (CREATE, FROM_SNAPSHOT, NOT_ON_RESTORE, POINT_IN_TIME,
                                  restore, validate_source)
-from lib.rds_params import create_params, db_instance_identifier
+from lib.database.rds_params import create_params, db_instance_identifier
 from tests.fixtures.database.support import payload
 from tests.hostile_specs import json_values
 

@@ -48,9 +48,9 @@ import secrets
 import string
 import time
 
-from lib.database_spec import check_kv_path, check_text
-from lib.rds_params import TAG_UID, tag_map
-from lib.vault import KV, VaultError
+from lib.database.spec import check_kv_path, check_text
+from lib.database.rds_params import TAG_UID, tag_map
+from lib.stores.vault import KV, VaultError
 
 __all__ = ["CredentialsCopier", "CredentialsError", "REASONS", "generate_password"]
 

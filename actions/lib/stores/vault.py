@@ -53,10 +53,11 @@ class VaultError(RuntimeError):
 
 def client_from_config(config):
     """An authenticated ``hvac.Client`` for pack config ``vault_url``/``vault_verify`` and
-    ``vault_auth_method`` (lib/vault_auth.py: ``vault_token``, AppRole or Kubernetes auth)."""
+    ``vault_auth_method`` (lib/stores/vault_auth.py: ``vault_token``, AppRole or Kubernetes
+    auth)."""
     import hvac  # not on the start-up path of actions that never talk to Vault
 
-    from lib.vault_auth import log_in
+    from lib.stores.vault_auth import log_in
 
     url = config_value(config, "vault_url", required=True, kind=str)
     if not url.startswith(("http://", "https://")):

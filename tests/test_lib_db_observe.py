@@ -1,11 +1,11 @@
-"""lib.resync_observe: the resync's look at AWS, Vault and Consul, against the local servers and
+"""lib.database.observe: the resync's look at AWS, Vault and Consul, against the local servers and
 against servers that are down (each source not read is named, and left out)."""
 
 import socket
 
 import pytest
 
-from lib.resync_observe import Observer
+from lib.database.observe import Observer
 
 
 def _ready(name, vault_path, consul_key, **spec):

@@ -32,7 +32,7 @@ import json
 import logging
 import time
 
-from lib.consul_kv import ConsulError, address, client_from_config
+from lib.stores.consul_kv import ConsulError, address, client_from_config
 
 __all__ = ["ATTEMPTS", "Agent", "PrefixSync", "TXN_MAX_BYTES", "TXN_OPS", "Unreachable",
            "check_prefix", "decide", "lag_seconds", "marker", "txn_batches", "txn_body_bytes"]

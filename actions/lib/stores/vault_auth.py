@@ -1,7 +1,7 @@
 """Vault (or OpenBao) login from the pack config: a token, AppRole, or Kubernetes auth.
 
-``log_in(client, config)`` gives the ``hvac.Client`` built by ``lib.vault.client_from_config``
-its token, as pack config ``vault_auth_method`` says:
+``log_in(client, config)`` gives the ``hvac.Client`` built by
+``lib.stores.vault.client_from_config`` its token, as pack config ``vault_auth_method`` says:
 
 ``token`` (the default)
     ``vault_token`` itself. It is looked up first, and renewed when it is renewable and less
@@ -27,7 +27,7 @@ import logging
 import re
 
 from lib.action import ConfigError, config_value
-from lib.vault import VaultError
+from lib.stores.vault import VaultError
 
 __all__ = ["METHODS", "DEFAULT_JWT_PATH", "log_in"]
 

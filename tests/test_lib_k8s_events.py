@@ -1,4 +1,4 @@
-"""lib/kube_events.py: Events about a Database, recorded on the real Kubernetes API server as
+"""lib/kube/events.py: Events about a Database, recorded on the real Kubernetes API server as
 controllers record them; a refused or unreachable API server never makes it raise."""
 
 import json
@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from kubernetes import client
 
-from lib.database_objects import bounded
-from lib.kube import api_client_from_config
-from lib.kube_events import COMPONENT, event_name, record_event
+from lib.database.objects import bounded
+from lib.kube.api import api_client_from_config
+from lib.kube.events import COMPONENT, event_name, record_event
 from tests.fixtures.database.support import (closed_port, create_database, ensure_database_crd,
                                              get_database)
 from tests.hostile_specs import nasty_text
 
-LOGGER = "tests.kube_events"
+LOGGER = "tests.k8s_events"
 NAME = re.compile(r"^(?P<object>.+)\.(?P<hex>[0-9a-f]{16})$")
 DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?"
                            r"(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -1,6 +1,6 @@
-"""lib/database_objects.py: the Ready condition and the bounds of what a status holds."""
+"""lib/database/objects.py: the Ready condition and the bounds of what a status holds."""
 
-from lib.database_objects import STATUS_LIMITS, bounded, ready_condition
+from lib.database.objects import STATUS_LIMITS, bounded, ready_condition
 from tests.fixtures.database.support import crd_schema
 
 

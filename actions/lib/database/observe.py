@@ -1,5 +1,5 @@
 """The resync's look at AWS, Vault and Consul for the Ready Databases (what
-aws.database_resync_plan hands lib.resync.select as ``observed``).
+aws.database_resync_plan hands lib.database.resync.select as ``observed``).
 
 Per region in use: one paginated ``describe_db_instances`` and one ``list_secrets`` of the
 RDS-managed secrets (version ids and rotation schedules, no value); per Ready Database with
@@ -26,7 +26,7 @@ class Observer:
 
     def observe(self, databases, default_region):
         """What AWS, Vault and Consul say of the Ready Databases among ``databases``: the
-        ``observed`` argument of lib.resync.select."""
+        ``observed`` argument of lib.database.resync.select."""
         ready = [o for o in databases if not o["metadata"].get("deletionTimestamp")
                  and (o.get("status") or {}).get("phase") == "Ready"]
         regions = sorted({(o.get("spec") or {}).get("region") or default_region for o in ready})
@@ -80,7 +80,7 @@ class Observer:
         """spec.parameters: the parameters set in each Ready Database's group (group name ->
         {name: value}; left out when it could not be read: nothing is known)."""
         from lib.aws import AwsCallError, AwsInputError, call_operation  # pylint: disable=C0415
-        from lib.parameter_groups import spec_group  # pylint: disable=import-outside-toplevel
+        from lib.database.parameter_groups import spec_group  # pylint: disable=C0415
 
         observed["parameters"] = {}
         for obj in ready:
@@ -103,7 +103,7 @@ class Observer:
                 if p.get("Source", "user") == "user" and p.get("ParameterValue") is not None}
 
     def _vault(self, ready, found):
-        from lib.vault import KV, VaultError  # pylint: disable=import-outside-toplevel
+        from lib.stores.vault import KV, VaultError  # pylint: disable=import-outside-toplevel
 
         paths = [(o, (o.get("status") or {}).get("vaultPath")) for o in ready]
         paths = [(o, p) for o, p in paths if p]
@@ -121,7 +121,7 @@ class Observer:
             self.errors.append("Vault: %s (credentials not checked)" % exc)
 
     def _consul(self, ready, found):
-        from lib.consul_kv import KV, ConsulError  # pylint: disable=import-outside-toplevel
+        from lib.stores.consul_kv import KV, ConsulError  # pylint: disable=import-outside-toplevel
 
         keys = [(o, (o.get("status") or {}).get("consulKey")) for o in ready]
         keys = [(o, k) for o, k in keys if k]

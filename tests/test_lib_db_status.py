@@ -1,4 +1,4 @@
-"""lib.database_status: the status patch, retry and events aws.database_set_status writes,
+"""lib.database.status: the status patch, retry and events aws.database_set_status writes,
 composed without a server (tests/test_action_database_set_status.py runs the action against
 the local API server)."""
 
@@ -7,7 +7,7 @@ import datetime
 import pytest
 from hypothesis import given, strategies as st
 
-from lib.database_status import (check_inputs, compose, extra_event, merged, shown_warnings,
+from lib.database.status import (check_inputs, compose, extra_event, merged, shown_warnings,
                                  transition_event, unchanged)
 
 NOW = datetime.datetime(2026, 12, 7, 12, 0, 0, tzinfo=datetime.timezone.utc)

@@ -1,12 +1,11 @@
 """Validation of a Database spec: every check the pack makes before anything is changed.
 
-``validate_spec(spec, namespace, layout)`` returns one message per problem, each naming the
-field and what was expected; it never raises, whatever JSON value ``spec`` is. It checks what
-RDS, Vault and Consul would refuse (or accept wrongly) later: engine versions, instance
-classes, names the engine reserves, regions RDS has (botocore's endpoint data, no call), tags
-as RDS allows them, and that Vault paths and Consul keys lie under the namespace's prefix
-(lib/kv_layout.py). Values quoted in messages are cut short, so a message stays small whatever
-the input.
+``validate_spec(spec, namespace, layout)`` returns one message per problem, each naming the field
+and what was expected; it never raises, whatever JSON value ``spec`` is. It checks what RDS, Vault
+and Consul would refuse (or accept wrongly) later: engine versions, instance classes, names the
+engine reserves, regions RDS has (botocore's endpoint data, no call), tags as RDS allows them, and
+that Vault paths and Consul keys lie under the namespace's prefix (lib/stores/kv_layout.py). Values
+quoted in messages are cut short, so a message stays small whatever the input.
 """
 
 import difflib
@@ -14,8 +13,8 @@ import functools
 import re
 import unicodedata
 
-from lib.reserved_names import (RESERVED_DB_NAMES, RESERVED_USERNAME_PREFIXES,
-                                RESERVED_USERNAMES, RESERVED_WORDS)
+from lib.database.reserved_names import (RESERVED_DB_NAMES, RESERVED_USERNAME_PREFIXES,
+                                         RESERVED_USERNAMES, RESERVED_WORDS)
 
 __all__ = [
     "ENGINES", "SIZES", "DELETION_POLICIES", "INSTANCE_MISSING_POLICIES", "DEFAULTS",
@@ -176,7 +175,7 @@ def rds_regions():
 def validate_spec(spec, namespace=None, layout=None):
     """Every problem in ``spec`` (empty when valid); each names its field.
 
-    With ``namespace`` and ``layout`` (lib.kv_layout.Layout), spec.vault.path and
+    With ``namespace`` and ``layout`` (lib.stores.kv_layout.Layout), spec.vault.path and
     spec.consul.key must lie under the namespace's prefixes.
     """
     if not isinstance(spec, dict):
@@ -212,7 +211,7 @@ def validate_spec(spec, namespace=None, layout=None):
     errors += _validate_availability(spec)
     errors += _validate_storage_options(spec, engine)
     errors += _validate_changes(spec)
-    from lib.parameter_groups import validate_parameters  # pylint: disable=import-outside-toplevel
+    from lib.database.parameter_groups import validate_parameters  # pylint: disable=C0415
     errors += validate_parameters(spec)
     return errors
 

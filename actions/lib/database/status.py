@@ -7,9 +7,9 @@ whether it would change anything; ``transition_event`` and ``extra_event`` say w
 Events go with it. The action (actions/database_set_status.py) reads, patches and records.
 """
 
-from lib.database_objects import (STATUS_LIMITS, bounded, progressing_condition,
+from lib.database.objects import (STATUS_LIMITS, bounded, progressing_condition,
                                   ready_condition, retry_schedule, rfc3339)
-from lib.kube_events import MESSAGE_LIMIT, REASON
+from lib.kube.events import MESSAGE_LIMIT, REASON
 
 __all__ = ["STATUS_FIELDS", "OUTCOMES", "CONDITION_REASONS", "RETRY_DEFAULTS", "check_inputs",
            "shown_warnings", "compose", "unchanged", "transition_event", "extra_event"]

@@ -1,15 +1,15 @@
-"""lib/database_spec.py: every check the pack makes on a spec, and what each message says."""
+"""lib/database/spec.py: every check the pack makes on a spec, and what each message says."""
 
 import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lib.database_spec import (APPLY_CHANGES, BACKUP_FIELDS, CA_CERTIFICATES, GP3_THROUGHPUT,
+from lib.database.spec import (APPLY_CHANGES, BACKUP_FIELDS, CA_CERTIFICATES, GP3_THROUGHPUT,
                                IOPS, LIMITS, MAX_USER_TAGS, RETENTION_DAYS, ROTATION_DAYS,
                                SPEC_FIELDS,
                                STORAGE_FIELDS, STORAGE_TYPES, quote, rds_regions, validate_spec)
-from lib.kv_layout import Layout
+from lib.stores.kv_layout import Layout
 from tests.fixtures.database.support import crd_schema, payload
 from tests.hostile_specs import json_values, specs
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 
 from lib.action import config_value
-from lib.clusters import consul_cluster_config
+from lib.kube.clusters import consul_cluster_config
 
 __all__ = ["ConsulError", "client_from_config", "KV", "owner_of"]
 

@@ -5,7 +5,7 @@ Database of its namespace, instead of empty.
 plan refuses the spec with them, before anything is created). ``restore(create_params,
 namespace, spec)`` turns the create parameters into the restore call's: ``(method, params,
 warnings)``. RDS's restore calls take most of create_db_instance's parameters, but not all
-(``NOT_ON_RESTORE``, from botocore's RDS model; tests/test_lib_database_source.py checks the
+(``NOT_ON_RESTORE``, from botocore's RDS model; tests/test_lib_db_source.py checks the
 result against it): what the spec sets among those is applied by the next update, which finds
 it differing (the resync runs one within minutes), and the plan says so in its warnings; the
 database name and the master user name are the source's (``KEPT``), whatever the spec says.
@@ -18,8 +18,8 @@ password (``ManageMasterUserPassword``), so its credentials reach Vault as a cre
 import datetime
 import re
 
-from lib.database_spec import quote
-from lib.rds_params import db_instance_identifier
+from lib.database.spec import quote
+from lib.database.rds_params import db_instance_identifier
 
 __all__ = ["SOURCE_FIELDS", "NOT_ON_RESTORE", "CREATE", "FROM_SNAPSHOT", "POINT_IN_TIME",
            "validate_source", "restore"]

@@ -13,7 +13,7 @@ import json
 import os
 
 from lib.action import ConfigError, config_value
-from lib.clusters import kube_cluster_config, label
+from lib.kube.clusters import kube_cluster_config, label
 
 __all__ = [
     "ADDED",

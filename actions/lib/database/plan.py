@@ -1,22 +1,22 @@
 """The plan of a Database event: what the workflows do, decided before anything is changed.
 
-``plan(resource, current_instance, config)`` validates the trigger payload (lib.database_spec,
-lib.kv_layout), derives the RDS identifier and parameters (lib.rds_params) and the Vault and
-Consul locations, and returns the database_plan action's result. It never raises: whatever the
-payload holds, the result says ``valid: false`` with bounded messages naming each field, so the
+``plan(resource, current_instance, config)`` validates the trigger payload (lib.database.spec,
+lib.stores.kv_layout), derives the RDS identifier and parameters (lib.database.rds_params) and the
+Vault and Consul locations, and returns the database_plan action's result. It never raises: whatever
+the payload holds, the result says ``valid: false`` with bounded messages naming each field, so the
 workflow can always report a Failed status.
 """
 
 import difflib
 
-from lib.database_objects import KUBE_NAME, KUBE_NAMESPACE, STATUS_LIMITS, bounded
-from lib.database_spec import (DEFAULTS, DELETION_POLICIES, INSTANCE_MISSING_POLICIES, SPEC_FIELDS,
+from lib.database.objects import KUBE_NAME, KUBE_NAMESPACE, STATUS_LIMITS, bounded
+from lib.database.spec import (DEFAULTS, DELETION_POLICIES, INSTANCE_MISSING_POLICIES, SPEC_FIELDS,
                                quote, validate_spec)
-from lib.database_source import CREATE, restore, validate_source
-from lib.kv_layout import Layout
-from lib.parameter_groups import parameter_plan
-from lib.rds_params import (TAG_UID, adoption, create_params, db_instance_identifier,
-                            final_snapshot_identifier, modify_params, tag_map)
+from lib.database.source import CREATE, restore, validate_source
+from lib.stores.kv_layout import Layout
+from lib.database.parameter_groups import parameter_plan
+from lib.database.rds_params import (TAG_UID, adoption, create_params, db_instance_identifier,
+                                     final_snapshot_identifier, modify_params, tag_map)
 
 __all__ = ["MAX_ERRORS", "MAX_MESSAGE", "plan", "pruned_warnings"]
 
@@ -127,8 +127,8 @@ def plan(resource, current_instance=None, config=None):
     """The whole database_plan result for a trigger payload (see docs/provisioning-actions.md).
 
     ``config``: region, instance_classes, db_subnet_group_name, vpc_security_group_ids,
-    ``on_instance_missing`` (the pack's default policy) and ``layout`` (a lib.kv_layout.Layout;
-    default: everything under ``{namespace}/``).
+    ``on_instance_missing`` (the pack's default policy) and ``layout`` (a
+    lib.stores.kv_layout.Layout; default: everything under ``{namespace}/``).
     """
     config = config or {}
     layout = config.get("layout") or Layout()
@@ -168,7 +168,7 @@ def plan(resource, current_instance=None, config=None):
         "db_instance_identifier": identifier,
         "region": region[:32],
         "create_params": {},
-        # create_db_instance, or the restore call of spec.source (lib/database_source.py)
+        # create_db_instance, or the restore call of spec.source (lib/database/source.py)
         "create_method": CREATE,
         "modify_params": {},
         "adoption": adoption(current_instance, uid),

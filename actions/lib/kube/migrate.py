@@ -50,7 +50,7 @@ __all__ = ["FINGERPRINT", "INFRA_KINDS", "KINDS", "MigrationError", "NamespaceMi
            "Rest", "SYSTEM_NAMESPACES", "WORKLOAD_KINDS", "diff_paths", "fingerprint",
            "kinds_for", "normalize", "skip_reason", "strip", "summary_line"]
 
-from lib.kube_call import api_answer
+from lib.kube.call import api_answer
 
 LOG = logging.getLogger(__name__)
 FINGERPRINT = "migration.stackstorm.com/fingerprint"

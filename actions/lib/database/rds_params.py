@@ -8,9 +8,9 @@ that lacks or garbles fields (they are then reported, never raised).
 import hashlib
 import re
 
-from lib.database_spec import (DEFAULTS, RESERVED_TAG_PREFIXES, major_version, parse_version,
+from lib.database.spec import (DEFAULTS, RESERVED_TAG_PREFIXES, major_version, parse_version,
                                windows_overlap)
-from lib.parameter_groups import family, instance_groups, spec_group
+from lib.database.parameter_groups import family, instance_groups, spec_group
 
 __all__ = [
     "TAG_UID", "TAG_NAMESPACE", "TAG_NAME", "DEFAULT_INSTANCE_CLASSES",

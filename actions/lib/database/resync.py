@@ -24,9 +24,9 @@ quiet cycle returns [] and so costs no execution beyond the resync's own.
 
 import datetime
 
-from lib.database_objects import FINALIZER
-from lib.parameter_groups import reboot_plan, spec_group, wanted_parameters
-from lib.rds_params import adoption, db_instance_identifier, spec_differences
+from lib.database.objects import FINALIZER
+from lib.database.parameter_groups import reboot_plan, spec_group, wanted_parameters
+from lib.database.rds_params import adoption, db_instance_identifier, spec_differences
 
 __all__ = ["GRACE_SECONDS", "STALE_SECONDS", "select", "parse_time", "consul_config_problem",
            "utc_now"]

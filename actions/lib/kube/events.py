@@ -20,7 +20,7 @@ import os
 import re
 import time
 
-from lib.database_objects import bounded
+from lib.database.objects import bounded
 
 __all__ = ["COMPONENT", "EVENT_TYPES", "MESSAGE_LIMIT", "REASON", "record_event", "event_name"]
 

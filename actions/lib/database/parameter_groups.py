@@ -21,7 +21,7 @@ instance starts with it.
 import datetime
 import re
 
-from lib.database_spec import maintenance_window, major_version, quote
+from lib.database.spec import maintenance_window, major_version, quote
 
 __all__ = [
     "MAX_PARAMETERS", "MAX_VALUE", "NAME", "STATIC", "BATCH", "family", "group_name",
