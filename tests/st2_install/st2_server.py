@@ -144,10 +144,42 @@ def _patch_python_runner():
     python_runner.PythonRunner.run = run
 
 
+# The queues above run an execution to its end inside the POST that creates it; st2actionrunner
+# runs it later, so a client that follows it on the stream right after the POST (`st2 pack
+# remove` and `st2 pack install` wait for its last update there) sees its end. Here that end can
+# be over before the client subscribes, and the CLI then waits forever. A subscriber that asks
+# to end at an execution already finished is sent that execution's last update once (what it
+# would have seen live); every other stream event is StackStorm's own.
+def _patch_stream_late_subscriber():
+    from st2common.models.api.execution import ActionExecutionAPI
+    from st2common.persistence.execution import ActionExecution
+    from st2common.stream import listener
+    original = listener.BaseListener.generator
+
+    def generator(self, events=None, action_refs=None, execution_ids=None, end_event=None,
+                  end_statuses=None, end_execution_id=None):
+        stream = original(self, events, action_refs, execution_ids, end_event, end_statuses,
+                          end_execution_id)
+        first = next(stream)  # the subscriber's queue is registered now
+        done = None
+        if end_execution_id and end_event == "st2.execution__update":
+            try:
+                done = ActionExecution.get_by_id(end_execution_id)
+            except Exception:  # pylint: disable=broad-except
+                done = None
+        if done is not None and done.status in (end_statuses or ()):
+            self.emit(end_event, ActionExecutionAPI.from_model(done, mask_secrets=True))
+        yield first
+        yield from stream
+
+    listener.BaseListener.generator = generator
+
+
 def setup():
     for m in MOCKS:
         m.start()
     _patch_python_runner()
+    _patch_stream_late_subscriber()
     from st2common.service_setup import setup as common_setup
     common_setup(service="api", config=st2api_config, setup_db=True,
                  register_mq_exchanges=False, register_signal_handlers=False,
