@@ -23,6 +23,7 @@ class Observer:
         self.credentials = credentials
         self.errors = []
         self.counts = {"aws_calls": 0, "vault_reads": 0, "consul_reads": 0}
+        self.clients = {}
 
     def observe(self, databases, default_region):
         """What AWS, Vault and Consul say of the Ready Databases among ``databases``: the
@@ -40,14 +41,19 @@ class Observer:
         return observed
 
     def _client(self, service, region):
+        """One client per service and region for the whole look (each Database's parameter
+        group is read with its region's client)."""
         from lib.aws import make_client  # pylint: disable=import-outside-toplevel
 
-        client = make_client(self.config, service, region=region, credentials=self.credentials)
+        if (service, region) not in self.clients:
+            client = make_client(self.config, service, region=region,
+                                 credentials=self.credentials)
 
-        def count(**_):
-            self.counts["aws_calls"] += 1
-        client.meta.events.register("before-send", count)
-        return client
+            def count(**_):
+                self.counts["aws_calls"] += 1
+            client.meta.events.register("before-send", count)
+            self.clients[(service, region)] = client
+        return self.clients[(service, region)]
 
     def _region(self, region, observed):
         from lib.aws import AwsCallError, AwsInputError, call_operation  # pylint: disable=C0415

@@ -378,7 +378,7 @@ def reboot_advice(pending, reboot, apply_changes=None):
                        % (when, what)]
 
 
-def parameter_plan(identifier, spec, current_instance=None, modify=None, now=None):
+def parameter_plan(identifier, spec, current_instance=None, modify=None):
     """The plan's spec.parameters fields: parameter_group, parameter_family, parameters,
     engine, apply_changes, and reboot_plan's three."""
     group, family_name = spec_group(identifier, spec)
@@ -389,5 +389,5 @@ def parameter_plan(identifier, spec, current_instance=None, modify=None, now=Non
               "parameters": {k: v for k, v in (wanted or {}).items() if v is not None},
               "engine": engine if isinstance(engine, str) else "",
               "apply_changes": when if isinstance(when, str) else ""}
-    result.update(reboot_plan(identifier, spec, current_instance, modify, now))
+    result.update(reboot_plan(identifier, spec, current_instance, modify))
     return result
